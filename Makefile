@@ -1,0 +1,54 @@
+# gankit — the commands README.md names. Each target sets up .venv first when needed.
+#
+#   make lab     start JupyterLab on notebooks/ (PORT=8888 TOKEN=... to override)
+#   make test    unit tests + every lesson executed by nbval, on the CPU
+#   make bench   run every lesson headless; write benchmarks/results.{json,md}
+#   make doctor  check the installation offline
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.gankit-installed
+PORT   ?= 8888
+TOKEN  ?=
+FIRST_LESSON := 01_gan_fundamentals.ipynb
+
+.PHONY: setup lab test unit bench doctor lessons clean-venv
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "gankit needs Python >= 3.10; this is " + sys.version.split()[0] + ". Run make PYTHON=python3.11 (or another >= 3.10).")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name gankit --display-name "Python 3 (gankit)" >/dev/null
+	@touch $(STAMP)
+	@echo "gankit is installed in $(VENV)."
+
+setup: $(STAMP)
+
+lab: $(STAMP)
+	@echo "Starting JupyterLab on notebooks/ at http://localhost:$(PORT)/ (the full URL with its token follows)."
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --ServerApp.port=$(PORT) \
+		--LabApp.default_url=/lab/tree/$(FIRST_LESSON) \
+		$(if $(TOKEN),--IdentityProvider.token=$(TOKEN),)
+
+# One pytest run: the unit tests, then every notebook in notebooks/ (nbval executes each
+# cell; the lessons' own checks carry the assertions, hence --nbval-lax).
+test: $(STAMP)
+	GANKIT_DEVICE=cpu $(BIN)/python -m pytest tests notebooks \
+		--nbval-lax --nbval-current-env --nbval-cell-timeout=900
+
+unit: $(STAMP)
+	GANKIT_DEVICE=cpu $(BIN)/python -m pytest tests
+
+bench: $(STAMP)
+	$(BIN)/python -m gankit.bench
+
+doctor: $(STAMP)
+	$(BIN)/gankit doctor
+
+lessons: $(STAMP)
+	$(BIN)/gankit lessons
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,202 @@
+"""``make bench``: run every lesson headless and time gankit's training loop.
+
+Writes ``benchmarks/results.json`` (format in DESIGN.md) and the same figures as a table
+in ``benchmarks/results.md``. Every number comes from this run:
+
+* per lesson: its wall time (executing the notebook from its first cell to its last,
+  default parameters, kernel start included) and the figures it passed to
+  ``gankit.report``;
+* ``gan_loop_overhead``: :func:`gankit.train.train_gan` against a plain hand-written loop
+  doing the same work (same models, data, batch size, optimisers), median of several
+  alternating runs, as a ratio.
+
+    python -m gankit.bench [--lessons 01 02] [--repeats 5] [--skip-lessons]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from gankit.lessons import Lesson, find_lessons
+from gankit.report import REPORT_FILE_ENV
+
+BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+# --------------------------------------------------------------------------- lessons
+
+
+def run_lesson(lesson: Lesson, timeout: int = 1800) -> dict:
+    """Execute one lesson notebook in a fresh kernel; return its seconds and metrics."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(lesson.path, as_version=4)
+    with tempfile.TemporaryDirectory() as tmp:
+        report_file = Path(tmp) / "report.jsonl"
+        old = os.environ.get(REPORT_FILE_ENV)
+        os.environ[REPORT_FILE_ENV] = str(report_file)  # the kernel inherits it
+        try:
+            client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                                    resources={"metadata": {"path": str(lesson.path.parent)}})
+            start = time.perf_counter()
+            client.execute()
+            seconds = time.perf_counter() - start
+        finally:
+            if old is None:
+                os.environ.pop(REPORT_FILE_ENV, None)
+            else:
+                os.environ[REPORT_FILE_ENV] = old
+        metrics: dict = {}
+        if report_file.exists():
+            for line in report_file.read_text(encoding="utf-8").splitlines():
+                metrics.update(json.loads(line))
+    return {"seconds": round(seconds, 1), "metrics": metrics}
+
+
+# --------------------------------------------------------------------------- loop overhead
+
+
+def _plain_gan_loop(G, D, data, steps, batch_size, seed):
+    """The loop a student would write by hand: no history, no progress bar, no checks."""
+    import torch.nn.functional as F
+
+    gen = torch.Generator().manual_seed(seed)
+    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    for _ in range(steps):
+        real = data[torch.randint(len(data), (batch_size,), generator=gen)]
+        fake = G(torch.randn(batch_size, G.config.latent_dim, generator=gen)).detach()
+        d_loss = F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean()
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        g_loss = F.softplus(-D(G(torch.randn(batch_size, G.config.latent_dim, generator=gen)))).mean()
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+
+
+def gan_loop_overhead(repeats: int = 5, steps: int = 1000, batch_size: int = 256) -> dict:
+    """Median time of gankit's train_gan (progress bar on, as in a lesson) and of the plain
+    loop, alternating runs so that both see the same machine state."""
+    from gankit import data
+    from gankit.models import MLPDiscriminator, MLPGenerator
+    from gankit.train import GANTrainConfig, train_gan
+
+    x = data.toy2d("ring8", n=10_000)
+    cfg = GANTrainConfig(steps=steps, batch_size=batch_size, seed=0, progress=True)
+    kit, plain = [], []
+    devnull = open(os.devnull, "w")
+    for r in range(repeats + 1):  # the first round warms up and is not counted
+        torch.manual_seed(r)
+        G, D = MLPGenerator(), MLPDiscriminator()
+        stderr, sys.stderr = sys.stderr, devnull  # the bar is drawn, just not shown
+        try:
+            t = time.perf_counter()
+            train_gan(G, D, x, cfg)
+            t_kit = time.perf_counter() - t
+        finally:
+            sys.stderr = stderr
+        torch.manual_seed(r)
+        G, D = MLPGenerator(), MLPDiscriminator()
+        t = time.perf_counter()
+        _plain_gan_loop(G, D, x, steps, batch_size, seed=0)
+        t_plain = time.perf_counter() - t
+        if r:
+            kit.append(t_kit)
+            plain.append(t_plain)
+    devnull.close()
+    kit_s, plain_s = statistics.median(kit), statistics.median(plain)
+    return {
+        "ratio": round(kit_s / plain_s, 3),
+        "gankit_seconds": round(kit_s, 3),
+        "plain_seconds": round(plain_s, 3),
+        "steps": steps,
+        "batch_size": batch_size,
+        "repeats": repeats,
+    }
+
+
+# --------------------------------------------------------------------------- output
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    from gankit.utils import get_device
+
+    return {"cpu": cpu, "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "device": str(get_device()), "python": platform.python_version()}
+
+
+def write_markdown(results: dict, path: Path) -> None:
+    m = results["machine"]
+    lines = [
+        "# gankit benchmark results",
+        "",
+        "Written by `make bench` (`python -m gankit.bench`); do not edit by hand.",
+        "",
+        f"Machine: {m['cpu']}, {m['threads']} threads, torch {m['torch']}, device {m['device']}, "
+        f"Python {m['python']}. Run at {results['date']}.",
+        "",
+        "## Lessons",
+        "",
+        "| lesson | seconds | figures |",
+        "|---|---:|---|",
+    ]
+    for name, entry in results["lessons"].items():
+        figures = ", ".join(f"{k} = {v:g}" for k, v in entry["metrics"].items()) or "—"
+        lines.append(f"| {name} | {entry['seconds']:.1f} | {figures} |")
+    lines += ["", "## Benchmarks", "", "| benchmark | figures |", "|---|---|"]
+    for name, entry in results["benchmarks"].items():
+        lines.append(f"| {name} | " + ", ".join(f"{k} = {v:g}" for k, v in entry.items()) + " |")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lessons", nargs="*", default=None, help="lesson numbers or names to run (default: all)")
+    parser.add_argument("--skip-lessons", action="store_true", help="only the loop benchmark")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per loop (median reported)")
+    parser.add_argument("--out", type=Path, default=BENCH_DIR, help="folder for results.json / results.md")
+    args = parser.parse_args(argv)
+
+    results = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M"), "lessons": {}, "benchmarks": {}}
+    if not args.skip_lessons:
+        lessons = find_lessons()
+        if args.lessons:
+            lessons = [l for l in lessons if any(l.name.startswith(sel) for sel in args.lessons)]
+        for lesson in lessons:
+            print(f"running {lesson.name} ...", flush=True)
+            results["lessons"][lesson.name] = entry = run_lesson(lesson)
+            print(f"  {entry['seconds']:.1f} s  {entry['metrics']}", flush=True)
+    print("timing gankit's GAN loop against a plain loop ...", flush=True)
+    results["benchmarks"]["gan_loop_overhead"] = entry = gan_loop_overhead(repeats=args.repeats)
+    print(f"  {entry}")
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    write_markdown(results, args.out / "results.md")
+    print(f"wrote {args.out / 'results.json'} and {args.out / 'results.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Friendly checks: for a student's exercise, and for what a lesson must have shown.
+
+An exercise check calls the student's function on inputs with a known answer and, when
+the answer is wrong, says which mistake it looks like (a sign, a swapped argument, a sum
+instead of a mean, ...) instead of only "wrong". A lesson check (:func:`lesson_check`)
+makes a notebook run fail, with an explanation, when the result the lesson teaches did
+not happen — so a green CI run means the lesson works.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["CheckFailed", "lesson_check", "check_discriminator_loss", "check_generator_loss"]
+
+
+class CheckFailed(AssertionError):
+    """A check did not pass; the message says what was expected and what to try."""
+
+
+def lesson_check(condition: bool, passed: str, failed: str) -> None:
+    """Print ``✓ passed`` when ``condition`` holds; otherwise raise CheckFailed(failed)."""
+    if not bool(condition):
+        raise CheckFailed(f"✗ Lesson check failed: {failed}")
+    print(f"✓ {passed}")
+
+
+def _call(fn: Callable, *args: torch.Tensor, name: str) -> float:
+    try:
+        out = fn(*args)
+    except NotImplementedError:
+        raise CheckFailed(f"{name} is not written yet: replace the `raise NotImplementedError` with your code.") from None
+    except Exception as exc:
+        raise CheckFailed(f"{name} raised {exc.__class__.__name__}: {exc}") from exc
+    if not isinstance(out, torch.Tensor):
+        raise CheckFailed(f"{name} should return a torch tensor (a scalar loss), got {type(out).__name__}.")
+    if out.numel() != 1:
+        raise CheckFailed(
+            f"{name} should return one number (average over the batch with .mean()), "
+            f"got a tensor of shape {tuple(out.shape)}."
+        )
+    if not out.requires_grad and any(a.requires_grad for a in args):
+        raise CheckFailed(
+            f"{name}'s result does not depend on its inputs through autograd: keep to torch "
+            f"operations (no .item(), .numpy() or .detach()), or the loss cannot train anything."
+        )
+    return float(out)
+
+
+def _diagnose(got: float, expected: float, alternatives: dict[str, float]) -> str:
+    for hint, value in alternatives.items():
+        if math.isclose(got, value, rel_tol=1e-4, abs_tol=1e-5):
+            return hint
+    return "Check the formula term by term against the equation above."
+
+
+def check_discriminator_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+    """Check ``fn(real_logits, fake_logits)`` = −[mean log D(x) + mean log(1 − D(G(z)))],
+    with D = sigmoid(logit)."""
+    real = torch.tensor([2.0, -1.0, 0.5, 3.0], requires_grad=True)
+    fake = torch.tensor([-2.0, 1.5, -0.5, 0.0, -4.0, 0.3], requires_grad=True)  # another batch size on purpose
+    expected = float(F.softplus(-real).mean() + F.softplus(fake).mean())
+
+    zero = torch.zeros(4, requires_grad=True)
+    got_zero = _call(fn, zero, zero, name="Your discriminator loss")
+    if not math.isclose(got_zero, 2 * math.log(2), rel_tol=1e-4):
+        raise CheckFailed(
+            f"When D is unsure (every logit 0, so D(x) = 0.5) the loss should be 2·log 2 ≈ 1.3863, "
+            f"got {got_zero:.4f}. Remember D(x) = sigmoid(logit) and each of the two terms is a mean."
+        )
+    got = _call(fn, real, fake, name="Your discriminator loss")
+    if not math.isclose(got, expected, rel_tol=1e-4, abs_tol=1e-5):
+        sig_r, sig_f = torch.sigmoid(real.detach()), torch.sigmoid(fake.detach())
+        hint = _diagnose(got, expected, {
+            "It looks like the real and fake logits are swapped: D should call real data real (target 1).":
+                float(F.softplus(-fake).mean() + F.softplus(real).mean()),
+            "The sign is flipped: the loss is the NEGATIVE of log D(x) + log(1 − D(G(z))), so that minimising it maximises V.":
+                -expected,
+            "It looks like a sum over the batch: use .mean() so the loss does not grow with the batch size.":
+                float(F.softplus(-real).sum() + F.softplus(fake).sum()),
+            "It looks like the logits were used as probabilities: apply sigmoid first (or use F.softplus / F.logsigmoid, which work on logits).":
+                float(-(real.detach().clamp(1e-6, 1 - 1e-6).log().mean() + (1 - fake.detach()).clamp(1e-6).log().mean())),
+            "Only the real-data term is there: add the term for the generated batch.": float(F.softplus(-real).mean()),
+            "Only the generated-data term is there: add the term for the real batch.": float(F.softplus(fake).mean()),
+            "It looks like the two batches were averaged together (a mean over all 10 logits); take each term's mean separately.":
+                float(torch.cat([F.softplus(-real), F.softplus(fake)]).mean()),
+            "It looks like log(1 − D) was written as log(D) for the generated batch.":
+                float(-(torch.log(sig_r).mean() + torch.log(sig_f).mean())),
+        })
+        raise CheckFailed(f"Discriminator loss: expected {expected:.4f}, got {got:.4f}. {hint}")
+    print(f"✓ Discriminator loss correct ({got:.4f} on the test logits, 2·log 2 when D is unsure).")
+
+
+def check_generator_loss(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    """Check ``fn(fake_logits)`` = the non-saturating loss mean −log D(G(z))."""
+    fake = torch.tensor([-2.0, 1.5, -0.5, 0.0, -4.0, 0.3], requires_grad=True)
+    expected = float(F.softplus(-fake).mean())
+    got_zero = _call(fn, torch.zeros(3, requires_grad=True), name="Your generator loss")
+    if math.isclose(got_zero, -math.log(2), rel_tol=1e-4):
+        raise CheckFailed(
+            "This is the saturating loss, mean log(1 − D(G(z))). Write the non-saturating one, "
+            "mean −log D(G(z)), which keeps a strong gradient when D rejects the samples."
+        )
+    if not math.isclose(got_zero, math.log(2), rel_tol=1e-4):
+        raise CheckFailed(
+            f"When D is unsure (logit 0, D = 0.5), −log D = log 2 ≈ 0.6931, got {got_zero:.4f}."
+        )
+    got = _call(fn, fake, name="Your generator loss")
+    if not math.isclose(got, expected, rel_tol=1e-4, abs_tol=1e-5):
+        hint = _diagnose(got, expected, {
+            "It looks like the saturating and non-saturating losses were added together; use −log D(G(z)) alone.":
+                float(F.softplus(-fake).mean() - F.softplus(fake).mean()),
+            "It looks like a sum over the batch: use .mean().": float(F.softplus(-fake).sum()),
+            "The sign is flipped: G minimises −log D(G(z)).": -expected,
+            "It looks like the saturating loss, mean log(1 − D(G(z))).": float(-F.softplus(fake).mean()),
+        })
+        raise CheckFailed(f"Generator loss: expected {expected:.4f}, got {got:.4f}. {hint}")
+    grad = torch.autograd.grad(fn(fake), fake)[0]
+    expected_grad = -(1 - torch.sigmoid(fake.detach())) / len(fake)
+    if not torch.allclose(grad, expected_grad, atol=1e-5):
+        raise CheckFailed("The value is right but its gradient is not: keep the loss a differentiable torch expression.")
+    print(f"✓ Generator loss correct ({got:.4f} on the test logits; gradient −(1 − D)/B as expected).")

@@ -1,0 +1,255 @@
+"""Datasets for the lessons, all of which load offline.
+
+Toy 2-D data (generated from a seed, nothing on disk):
+
+* ``ring8``  — 8 Gaussians on a circle of radius 2, σ = 0.02 (the mode-collapse benchmark
+  of the unrolled-GAN, VEEGAN and PacGAN papers);
+* ``grid25`` — 25 Gaussians on a 5×5 grid with spacing 2, σ = 0.02 (same papers);
+* ``moons``  — two interleaving half circles;
+* ``spiral`` — a two-armed spiral.
+
+Images:
+
+* ``mnist_subset`` — 5,000 real MNIST digits (500 per class) bundled in ``data/``, split
+  4,000 train / 1,000 test; the loader checks the file's sha256 (see data/README.md);
+* ``mnist`` and ``fashion_mnist`` — the full sets through torchvision, downloaded into
+  ``data/`` the first time when you are online. Offline they fail with a message that
+  points at ``mnist_subset``.
+
+``load(name, ...)`` reaches all of them by name; the functions below it can be called
+directly too. Images come as float tensors in [0, 1] with shape (N, 1, 28, 28).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = [
+    "DATA_DIR",
+    "Mixture",
+    "ring8",
+    "grid25",
+    "mixture",
+    "toy2d",
+    "moons",
+    "spiral",
+    "load_mnist_subset",
+    "load_torchvision",
+    "load",
+    "DATASETS",
+    "DatasetError",
+]
+
+DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+MNIST_SUBSET_FILE = DATA_DIR / "mnist_subset.npz"
+MNIST_SUBSET_SHA256 = "61ac948e767663d725c06655205f5757602f7c6be6cc0f17d0c7ea6050eb0a82"
+
+
+class DatasetError(RuntimeError):
+    """A dataset could not be loaded; the message says why and what to do instead."""
+
+
+# --------------------------------------------------------------------------- toy 2-D data
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """An equal-weight mixture of isotropic Gaussians in the plane.
+
+    Because the density is known exactly, a lesson can compare what a model learned with
+    the truth: ``log_prob`` gives log p_data(x), and ``centres`` are the modes that the
+    coverage metric counts.
+    """
+
+    name: str
+    centres: torch.Tensor  # (K, 2)
+    std: float
+
+    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
+        """n points, shape (n, 2): pick a centre uniformly, add N(0, std² I) noise."""
+        _check_n(n)
+        gen = torch.Generator().manual_seed(seed)
+        which = torch.randint(len(self.centres), (n,), generator=gen)
+        noise = torch.randn(n, 2, generator=gen) * self.std
+        return self.centres[which] + noise
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x) for points x of shape (n, 2), shape (n,)."""
+        sq = torch.cdist(x.double(), self.centres.double()).pow(2)  # (n, K)
+        log_norm = -math.log(2 * math.pi * self.std**2)
+        log_comp = log_norm - sq / (2 * self.std**2)
+        return (torch.logsumexp(log_comp, dim=1) - math.log(len(self.centres))).to(x.dtype)
+
+    def with_std(self, std: float) -> "Mixture":
+        """The same centres with another spread (wider mixtures are easier to look at)."""
+        return Mixture(self.name, self.centres, float(std))
+
+
+def _check_n(n: int) -> None:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n (the number of points) must be a positive int, got {n!r}.")
+
+
+def ring8(radius: float = 2.0, std: float = 0.02) -> Mixture:
+    """8 Gaussians evenly spaced on a circle."""
+    angles = torch.arange(8) * (2 * math.pi / 8)
+    centres = radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
+    return Mixture("ring8", centres, std)
+
+
+def grid25(spacing: float = 2.0, std: float = 0.02) -> Mixture:
+    """25 Gaussians on a 5×5 grid centred on the origin: coordinates -4, -2, 0, 2, 4."""
+    coords = (torch.arange(5) - 2) * spacing
+    gx, gy = torch.meshgrid(coords, coords, indexing="ij")
+    centres = torch.stack([gx.flatten(), gy.flatten()], dim=1).float()
+    return Mixture("grid25", centres, std)
+
+
+_MIXTURES = {"ring8": ring8, "grid25": grid25}
+
+
+def mixture(name: str) -> Mixture:
+    """The benchmark mixture called ``name`` ("ring8" or "grid25"), with its centres."""
+    if name not in _MIXTURES:
+        raise DatasetError(f"No mixture called {name!r}; the mixtures are {', '.join(_MIXTURES)}.")
+    return _MIXTURES[name]()
+
+
+def moons(n: int, noise: float = 0.05, seed: int = 0) -> torch.Tensor:
+    """Two interleaving half circles, shape (n, 2), roughly centred on the origin."""
+    _check_n(n)
+    gen = torch.Generator().manual_seed(seed)
+    upper = torch.rand(n, generator=gen) < 0.5
+    t = torch.rand(n, generator=gen) * math.pi
+    x = torch.where(upper, torch.cos(t), 1 - torch.cos(t))
+    y = torch.where(upper, torch.sin(t), 0.5 - torch.sin(t))
+    pts = torch.stack([x - 0.5, y - 0.25], dim=1)
+    return pts + noise * torch.randn(n, 2, generator=gen)
+
+
+def spiral(n: int, noise: float = 0.05, turns: float = 1.5, seed: int = 0) -> torch.Tensor:
+    """A two-armed spiral reaching radius 2, shape (n, 2)."""
+    _check_n(n)
+    gen = torch.Generator().manual_seed(seed)
+    r = torch.sqrt(torch.rand(n, generator=gen))  # sqrt: even density along the arms
+    arm = (torch.rand(n, generator=gen) < 0.5).float() * math.pi
+    theta = r * turns * 2 * math.pi + arm
+    pts = 2 * r[:, None] * torch.stack([torch.cos(theta), torch.sin(theta)], dim=1)
+    return pts + noise * torch.randn(n, 2, generator=gen)
+
+
+def toy2d(name: str, n: int = 2500, seed: int = 0) -> torch.Tensor:
+    """n points from the toy data set ``name``: ring8, grid25, moons or spiral."""
+    if name in _MIXTURES:
+        return mixture(name).sample(n, seed=seed)
+    if name == "moons":
+        return moons(n, seed=seed)
+    if name == "spiral":
+        return spiral(n, seed=seed)
+    raise DatasetError(f"No toy 2-D data set called {name!r}; choose one of ring8, grid25, moons, spiral.")
+
+
+# --------------------------------------------------------------------------- images
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_mnist_subset(split: str = "train", path: Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The bundled 5,000 MNIST digits: images (N, 1, 28, 28) in [0, 1] and labels (N,).
+
+    ``split`` is "train" (4,000 digits, 400 per class), "test" (1,000, 100 per class) or
+    "all". The file's sha256 is checked first, so a damaged copy is caught here rather
+    than showing up as strange training results.
+    """
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}.")
+    path = Path(path) if path is not None else MNIST_SUBSET_FILE
+    if not path.exists():
+        raise DatasetError(
+            f"The bundled MNIST subset is missing: {path} does not exist. It is part of the "
+            f"repository; restore it with `git checkout -- data/mnist_subset.npz`, or rebuild it "
+            f"with scripts/make_mnist_subset.py (see data/README.md)."
+        )
+    if path == MNIST_SUBSET_FILE and sha256_of(path) != MNIST_SUBSET_SHA256:
+        raise DatasetError(
+            f"{path} does not match its recorded sha256 (the file is damaged or was replaced). "
+            f"Restore it with `git checkout -- data/mnist_subset.npz`, or rebuild it with "
+            f"scripts/make_mnist_subset.py (see data/README.md)."
+        )
+    with np.load(path, allow_pickle=False) as f:
+        parts = ["train", "test"] if split == "all" else [split]
+        x = np.concatenate([f[f"x_{p}"] for p in parts])
+        y = np.concatenate([f[f"y_{p}"] for p in parts])
+    images = torch.from_numpy(x).float().div_(255).unsqueeze(1)  # (N, 1, 28, 28)
+    return images, torch.from_numpy(y).long()
+
+
+_TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
+
+
+def load_torchvision(name: str, split: str = "train", root: Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Full MNIST or Fashion-MNIST (60,000 train / 10,000 test) through torchvision.
+
+    The files are looked for in ``root`` (default ``data/``) and downloaded there when they
+    are missing and you are online. Offline, a DatasetError names the bundled subset.
+    """
+    if name not in _TORCHVISION:
+        raise DatasetError(f"torchvision data sets available here: {', '.join(_TORCHVISION)}; got {name!r}.")
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+    import torchvision
+
+    cls = getattr(torchvision.datasets, _TORCHVISION[name])
+    root = Path(root) if root is not None else DATA_DIR
+    train = split == "train"
+    try:
+        ds = cls(root=str(root), train=train, download=False)
+    except RuntimeError:  # not on disk yet
+        try:
+            ds = cls(root=str(root), train=train, download=True)
+        except Exception as exc:  # URLError, socket errors, HTTP errors, ...
+            raise DatasetError(
+                f"Could not download {name} ({exc.__class__.__name__}: {exc}). You seem to be "
+                f"offline. Use the bundled subset instead, which needs no network: "
+                f"gankit.data.load('mnist_subset') — 5,000 real MNIST digits."
+            ) from exc
+    images = ds.data.float().div_(255).unsqueeze(1)  # (N, 1, 28, 28)
+    return images, ds.targets.long()
+
+
+# --------------------------------------------------------------------------- by name
+
+DATASETS = {
+    "ring8": "8 Gaussians on a circle (2-D)",
+    "grid25": "25 Gaussians on a 5x5 grid (2-D)",
+    "moons": "two moons (2-D)",
+    "spiral": "two-armed spiral (2-D)",
+    "mnist_subset": "5,000 bundled MNIST digits (offline)",
+    "mnist": "full MNIST via torchvision (needs a download once)",
+    "fashion_mnist": "full Fashion-MNIST via torchvision (needs a download once)",
+}
+
+
+def load(name: str, *, n: int = 2500, seed: int = 0, split: str = "train"):
+    """Load a data set by name. 2-D sets return a (n, 2) tensor; image sets return
+    ``(images, labels)``. Unknown names raise an error listing the known ones."""
+    if name in ("ring8", "grid25", "moons", "spiral"):
+        return toy2d(name, n=n, seed=seed)
+    if name == "mnist_subset":
+        return load_mnist_subset(split)
+    if name in _TORCHVISION:
+        return load_torchvision(name, split)
+    known = "\n".join(f"  {k:<14} {v}" for k, v in DATASETS.items())
+    raise DatasetError(f"Unknown dataset {name!r}. Known datasets:\n{known}")

@@ -1,0 +1,223 @@
+"""Small helpers every lesson needs: the device, seeding, parameter counts, checkpoints.
+
+A checkpoint is one model in one file: its weights, the config it was built from and
+the gankit version that wrote it. Loading rebuilds the model from that config, so a
+lesson (or a student a week later) needs nothing but the file:
+
+    save_checkpoint("g.pt", generator)
+    generator = load_checkpoint("g.pt")
+
+Files are read with ``torch.load(..., weights_only=True)``, which refuses to run code
+hidden in a pickle; that is why the config is stored as a plain dict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = [
+    "get_device",
+    "seed_everything",
+    "count_parameters",
+    "save_checkpoint",
+    "load_checkpoint",
+    "CheckpointError",
+]
+
+DEVICE_ENV = "GANKIT_DEVICE"
+
+
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def get_device(prefer: str | torch.device | None = None) -> torch.device:
+    """Pick where to train: CUDA if there is a GPU, then Apple's MPS, then the CPU.
+
+    Override the choice with ``prefer`` ("cpu", "cuda", "cuda:1", "mps") or with the
+    environment variable ``GANKIT_DEVICE`` (``make test`` sets it to ``cpu`` so that the
+    tests run the same everywhere). Asking for a device that is not there is an error,
+    not a silent fall-back, so a lesson never claims a GPU run that happened on the CPU.
+    """
+    choice = prefer if prefer is not None else os.environ.get(DEVICE_ENV) or None
+    if choice is None:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+
+    try:
+        device = torch.device(choice)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"Unknown device {choice!r}: use 'cpu', 'cuda', 'cuda:N' or 'mps' "
+            f"(or leave it as None to pick the best available)."
+        ) from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"Device {choice!r} was asked for, but PyTorch sees no CUDA GPU here. "
+            f"Set device=None (or unset {DEVICE_ENV}) to run on the CPU."
+        )
+    if device.type == "mps" and not _mps_available():
+        raise RuntimeError(
+            f"Device {choice!r} was asked for, but Apple's MPS backend is not available here. "
+            f"Set device=None (or unset {DEVICE_ENV}) to run on the CPU."
+        )
+    return device
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python's ``random``, NumPy and PyTorch (CPU and every GPU) with one number.
+
+    Returns a ``torch.Generator`` seeded the same way, for code that wants its own stream
+    of random numbers that other cells cannot disturb.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__} ({seed!r}).")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    gen = torch.Generator()
+    gen.manual_seed(seed)
+    return gen
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    """Number of parameters in ``model`` (only those with ``requires_grad`` by default)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file exists but cannot be turned back into a model."""
+
+
+_CHECKPOINT_KEYS = ("format", "gankit_version", "model_class", "config", "state_dict")
+_FORMAT = "gankit-checkpoint-v1"
+
+
+def _version() -> str:
+    from gankit import __version__
+
+    return __version__
+
+
+def _model_registry() -> dict[str, type[nn.Module]]:
+    from gankit.models import MODELS
+
+    return MODELS
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, **metadata: Any) -> Path:
+    """Save ``model`` (weights + config + gankit version) to ``path``.
+
+    ``model`` must be one of gankit's models (it has a ``config`` dataclass). Extra
+    keyword arguments (numbers, strings, lists, dicts of those) are stored as metadata,
+    for example ``steps=3000`` or ``history=history.as_dict()``.
+    The file is written to a temporary name first and then renamed, so an interrupted
+    save never leaves a half-written checkpoint under the real name.
+    """
+    name = type(model).__name__
+    registry = _model_registry()
+    if registry.get(name) is not type(model):
+        raise TypeError(
+            f"save_checkpoint needs one of gankit's models ({', '.join(sorted(registry))}); "
+            f"got {name}. For your own module, save model.state_dict() with torch.save."
+        )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": _FORMAT,
+        "gankit_version": _version(),
+        "model_class": name,
+        "config": dataclasses.asdict(model.config),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "metadata": metadata,
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint file into its dict, checking that it is a gankit checkpoint."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"No checkpoint at {path}. Check the path, or train the model and save it with "
+            f"gankit.utils.save_checkpoint(path, model)."
+        )
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # truncated zip, random bytes, a pickle with code in it, ...
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint: the file is corrupt or truncated "
+            f"(for example an interrupted copy or download), or it was not written by "
+            f"torch.save. Save or copy it again. (torch.load said: {exc.__class__.__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from exc
+    missing = [k for k in _CHECKPOINT_KEYS if not isinstance(payload, dict) or k not in payload]
+    if missing:
+        raise CheckpointError(
+            f"{path} was read, but it is not a gankit checkpoint (missing {', '.join(missing)}). "
+            f"gankit checkpoints are written by gankit.utils.save_checkpoint."
+        )
+    return payload
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    expected: type[nn.Module] | None = None,
+    device: str | torch.device | None = "cpu",
+) -> nn.Module:
+    """Rebuild a model from a checkpoint written by :func:`save_checkpoint`.
+
+    The model is built from the stored config, its weights are loaded, and it is moved
+    to ``device`` and put in eval mode. ``expected`` (a model class) makes loading the
+    wrong kind of model an error. The stored metadata is at ``model.checkpoint_metadata``.
+    """
+    path = Path(path)
+    payload = read_checkpoint(path)
+    registry = _model_registry()
+    name = payload["model_class"]
+    if name not in registry:
+        raise CheckpointError(
+            f"{path} holds a {name!r}, which this gankit ({_version()}) does not know; "
+            f"known models: {', '.join(sorted(registry))}. It was written by gankit "
+            f"{payload['gankit_version']}."
+        )
+    cls = registry[name]
+    if expected is not None and cls is not expected:
+        raise CheckpointError(f"{path} holds a {name}, but a {expected.__name__} was expected.")
+    try:
+        config = cls.config_class(**payload["config"])
+    except TypeError as exc:
+        raise CheckpointError(
+            f"{path}: its config does not fit {cls.config_class.__name__} ({exc}). It was "
+            f"written by gankit {payload['gankit_version']}; this is gankit {_version()}."
+        ) from exc
+    model = cls(config)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise CheckpointError(
+            f"{path}: the stored weights do not match a {name} built from the stored config "
+            f"(the file was edited, or mixes two models):\n{exc}"
+        ) from exc
+    model.checkpoint_metadata = payload.get("metadata", {})
+    if device is not None:
+        model.to(get_device(device))
+    return model.eval()

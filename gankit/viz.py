@@ -1,0 +1,183 @@
+"""Matplotlib figures the lessons share: 2-D samples over the discriminator, loss curves,
+training snapshots and image grids. Every function draws on an ``ax`` you may pass (so
+lessons can place figures side by side) and returns it; every axis has a label."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+
+__all__ = [
+    "plot_2d",
+    "discriminator_grid",
+    "heatmap_snapshot",
+    "plot_snapshots",
+    "plot_losses",
+    "image_grid",
+    "show_images",
+]
+
+Bounds = tuple[float, float, float, float]  # (xmin, xmax, ymin, ymax)
+
+
+def _auto_bounds(*point_sets: torch.Tensor | None, margin: float = 0.5) -> Bounds:
+    pts = torch.cat([p.detach().float().cpu() for p in point_sets if p is not None])
+    pts = pts[torch.isfinite(pts).all(dim=1)]
+    lo, hi = pts.min(dim=0).values - margin, pts.max(dim=0).values + margin
+    return (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
+
+
+@torch.no_grad()
+def discriminator_grid(discriminator: nn.Module, bounds: Bounds, resolution: int = 120) -> torch.Tensor:
+    """D's probability "real", sigmoid(D(x)), on a resolution × resolution grid over
+    ``bounds``; shape (resolution, resolution), rows = y from ymin to ymax."""
+    xmin, xmax, ymin, ymax = bounds
+    xs = torch.linspace(xmin, xmax, resolution)
+    ys = torch.linspace(ymin, ymax, resolution)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    pts = torch.stack([gx.flatten(), gy.flatten()], dim=1)  # (R·R, 2)
+    was_training = discriminator.training
+    discriminator.eval()
+    device = next(discriminator.parameters()).device
+    prob = torch.sigmoid(discriminator(pts.to(device))).cpu()
+    discriminator.train(was_training)
+    return prob.reshape(resolution, resolution)
+
+
+def _draw_heatmap(ax, grid: torch.Tensor, bounds: Bounds, colorbar: bool):
+    im = ax.imshow(grid.numpy(), origin="lower", extent=bounds, cmap="RdBu", vmin=0, vmax=1,
+                   aspect="equal", alpha=0.8, interpolation="bilinear")
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="D(x) = P(real)")
+    return im
+
+
+def plot_2d(
+    real: torch.Tensor | None = None,
+    fake: torch.Tensor | None = None,
+    discriminator: nn.Module | None = None,
+    bounds: Bounds | None = None,
+    ax=None,
+    title: str = "Real and generated points",
+    colorbar: bool = True,
+    max_points: int = 2000,
+):
+    """Scatter real (black) and generated (orange) points, over D's output as a heatmap
+    (blue: D says real, red: D says fake) when ``discriminator`` is given."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 5))
+    if bounds is None:
+        bounds = _auto_bounds(real, fake)
+    if discriminator is not None:
+        _draw_heatmap(ax, discriminator_grid(discriminator, bounds), bounds, colorbar)
+    if real is not None:
+        r = real[:max_points].detach().cpu()
+        ax.scatter(r[:, 0], r[:, 1], s=4, c="black", alpha=0.5, label="real data")
+    if fake is not None:
+        f = fake[:max_points].detach().cpu()
+        ax.scatter(f[:, 0], f[:, 1], s=4, c="tab:orange", alpha=0.6, label="generated")
+    ax.set_xlim(bounds[0], bounds[1])
+    ax.set_ylim(bounds[2], bounds[3])
+    ax.set_aspect("equal")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    ax.set_title(title)
+    if real is not None or fake is not None:
+        ax.legend(loc="upper right", fontsize=8, markerscale=3)
+    return ax
+
+
+def heatmap_snapshot(bounds: Bounds, n: int = 512, resolution: int = 60, seed: int = 0):
+    """A ``snapshot_fn`` for :func:`gankit.train.train_gan` on 2-D data: records where a
+    fixed noise batch lands and D's heatmap, so :func:`plot_snapshots` can replay training."""
+    fixed: dict[str, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def snapshot(G: nn.Module, D: nn.Module, step: int) -> dict:
+        if "z" not in fixed:  # the same noise at every snapshot, so points can be followed
+            fixed["z"] = G.sample_noise(n, generator=torch.Generator().manual_seed(seed))
+        return {"step": step, "samples": G(fixed["z"]).cpu(), "d_grid": discriminator_grid(D, bounds, resolution),
+                "bounds": bounds}
+
+    return snapshot
+
+
+def plot_snapshots(snapshots: Sequence[dict], real: torch.Tensor | None = None, ncols: int = 4, size: float = 3.0):
+    """A row (or rows) of panels, one per snapshot: generated points over D's heatmap."""
+    if not snapshots:
+        raise ValueError("No snapshots to plot: train with GANTrainConfig(snapshot_every=N) first.")
+    n = len(snapshots)
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for ax, snap in zip(axes.flat, snapshots):
+        bounds = snap.get("bounds") or _auto_bounds(real, snap["samples"])
+        if "d_grid" in snap:
+            _draw_heatmap(ax, snap["d_grid"], bounds, colorbar=False)
+        if real is not None:
+            ax.scatter(real[:1000, 0], real[:1000, 1], s=2, c="black", alpha=0.4)
+        s = snap["samples"]
+        ax.scatter(s[:, 0], s[:, 1], s=3, c="tab:orange", alpha=0.7)
+        ax.set_xlim(bounds[0], bounds[1])
+        ax.set_ylim(bounds[2], bounds[3])
+        ax.set_aspect("equal")
+        ax.set_title(f"step {snap['step']}")
+        ax.set_xlabel("$x_1$")
+        ax.set_ylabel("$x_2$")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.suptitle("Generated points (orange) and D's belief (blue = real) during training")
+    fig.tight_layout()
+    return fig
+
+
+def _smooth(values: Sequence[float], window: int) -> list[float]:
+    if window <= 1 or len(values) < window:
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64)
+    kernel = torch.ones(1, 1, window, dtype=torch.float64) / window
+    return torch.nn.functional.conv1d(t.view(1, 1, -1), kernel).flatten().tolist()
+
+
+def plot_losses(history, ax=None, smooth: int = 25, title: str = "Training losses"):
+    """D's and G's loss per step (a moving average over ``smooth`` steps), from a History."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.5))
+    if len(history) == 0:
+        raise ValueError("The history is empty: nothing was trained yet.")
+    offset = min(smooth, len(history)) // 2 if smooth > 1 and len(history) >= smooth else 0
+    for key, label in (("d_loss", "discriminator loss"), ("g_loss", "generator loss")):
+        ys = _smooth(getattr(history, key), smooth)
+        ax.plot(history.step[offset: offset + len(ys)], ys, label=label)
+    ax.set_xlabel("generator step")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def image_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> torch.Tensor:
+    """Tile images (N, C, H, W) with values in [0, 1] into one image (C, H', W'), using
+    torchvision's make_grid."""
+    from torchvision.utils import make_grid
+
+    if images.ndim != 4:
+        raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}.")
+    return make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=padding, pad_value=1.0)
+
+
+def show_images(images: torch.Tensor, nrow: int = 8, ax=None, title: str = "Images"):
+    """Show images (N, C, H, W) in [0, 1] as one grid."""
+    grid = image_grid(images, nrow=nrow)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(nrow * 0.8, (len(images) + nrow - 1) // nrow * 0.8 + 0.5))
+    if grid.shape[0] == 1:
+        ax.imshow(grid[0].numpy(), cmap="gray", vmin=0, vmax=1)
+    else:
+        ax.imshow(grid.permute(1, 2, 0).numpy())
+    ax.set_title(title)
+    ax.axis("off")
+    return ax
