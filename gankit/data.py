@@ -182,7 +182,7 @@ def load_mnist_subset(split: str = "train", path: Path | None = None) -> tuple[t
             f"repository; restore it with `git checkout -- data/mnist_subset.npz`, or rebuild it "
             f"with scripts/make_mnist_subset.py (see data/README.md)."
         )
-    if path == MNIST_SUBSET_FILE and sha256_of(path) != MNIST_SUBSET_SHA256:
+    if path.resolve() == MNIST_SUBSET_FILE.resolve() and sha256_of(path) != MNIST_SUBSET_SHA256:
         raise DatasetError(
             f"{path} does not match its recorded sha256 (the file is damaged or was replaced). "
             f"Restore it with `git checkout -- data/mnist_subset.npz`, or rebuild it with "

@@ -124,18 +124,17 @@ class History:
 
 
 class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite. ``history`` holds everything up to that step; the
-    models keep the weights of the last finite step (the bad update is never applied)."""
+    """A loss became NaN or infinite. ``history`` holds every completed step; the update
+    computed from the bad loss is never applied (the message says which weights remain)."""
 
     def __init__(self, message: str, history: History):
         super().__init__(message)
         self.history = history
 
 
-def _diverged(name: str, value: float, step: int, history: History) -> TrainingDiverged:
+def _diverged(name: str, value: float, step: int, history: History, kept: str) -> TrainingDiverged:
     return TrainingDiverged(
-        f"{name} became {value} at step {step}; training stopped and the models keep the "
-        f"weights of step {step - 1}. Likely causes: a learning rate that is too high, a "
+        f"{name} became {value} at step {step}; training stopped and {kept}. Likely causes: a learning rate that is too high, a "
         f"log of 0 (use the logit losses in gankit.train, or BCEWithLogitsLoss, rather than "
         f"log(sigmoid(...)) or BCELoss on raw outputs), or NaNs in the data. "
         f"The history so far is on this error's .history.",
@@ -222,7 +221,8 @@ def train_gan(
                 d_loss = d_loss_fn(real_logits, fake_logits)
                 d_value = d_loss.item()
                 if not math.isfinite(d_value):
-                    raise _diverged("The discriminator loss", d_value, step, history)
+                    raise _diverged("The discriminator loss", d_value, step, history,
+                                    kept=f"both models keep their weights of step {step - 1}")
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
                 opt_d.step()
@@ -232,7 +232,9 @@ def train_gan(
             g_loss = g_loss_fn(D(G(z)))
             g_value = g_loss.item()
             if not math.isfinite(g_value):
-                raise _diverged("The generator loss", g_value, step, history)
+                raise _diverged("The generator loss", g_value, step, history,
+                                kept=f"the generator keeps its weights of step {step - 1} (the "
+                                     f"discriminator has taken its update of step {step})")
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()  # also fills D's .grad; harmless, D's next zero_grad clears it
             opt_g.step()

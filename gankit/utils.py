@@ -120,6 +120,25 @@ def _model_registry() -> dict[str, type[nn.Module]]:
     return MODELS
 
 
+def _plain(value: Any, where: str) -> Any:
+    """``value`` as the plain types that ``torch.load(weights_only=True)`` reads back:
+    numbers, strings, None, and lists / dicts of them (numpy or 0-d tensor scalars become
+    Python numbers). Anything else is refused now, rather than saved into a file that
+    cannot be loaded."""
+    if isinstance(value, (np.generic, torch.Tensor)) and getattr(value, "ndim", 0) == 0:
+        return value.item()  # before the float check: np.float64 is a subclass of float
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: _plain(v, f"{where}[{k!r}]") for k, v in value.items()}
+    raise TypeError(
+        f"Checkpoint metadata {where} is a {type(value).__name__}; use numbers, strings, None, "
+        f"and lists or dicts (with string keys) of those, e.g. str(path) or float(x)."
+    )
+
+
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, **metadata: Any) -> Path:
     """Save ``model`` (weights + config + gankit version) to ``path``.
 
@@ -144,7 +163,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, **metadata: Any) 
         "model_class": name,
         "config": dataclasses.asdict(model.config),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "metadata": metadata,
+        "metadata": {k: _plain(v, k) for k, v in metadata.items()},
     }
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)

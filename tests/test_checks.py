@@ -1,0 +1,182 @@
+"""gankit.checks: exercise checks accept right answers and name the mistake in wrong ones."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gankit.checks import CheckFailed, check_discriminator_loss, check_generator_loss, lesson_check
+from gankit.train import discriminator_loss, generator_loss_nonsaturating, generator_loss_saturating
+
+
+def check_fails(check, fn) -> str:
+    with pytest.raises(CheckFailed) as info:
+        check(fn)
+    return str(info.value)
+
+
+# --------------------------------------------------------------------------- discriminator
+
+
+def d_by_hand(real, fake):
+    return -(torch.log(torch.sigmoid(real)).mean() + torch.log(1 - torch.sigmoid(fake)).mean())
+
+
+def d_with_bce(real, fake):
+    return F.binary_cross_entropy_with_logits(real, torch.ones_like(real)) + F.binary_cross_entropy_with_logits(
+        fake, torch.zeros_like(fake)
+    )
+
+
+@pytest.mark.parametrize("fn", [discriminator_loss, d_by_hand, d_with_bce], ids=["gankit", "by_hand", "bce"])
+def test_discriminator_check_accepts_correct_losses(fn, capsys):
+    check_discriminator_loss(fn)
+    assert "✓" in capsys.readouterr().out
+
+
+def test_discriminator_check_swapped_arguments():
+    message = check_fails(check_discriminator_loss, lambda r, f: discriminator_loss(f, r))
+    assert "swapped" in message
+
+
+def test_discriminator_check_flipped_sign():
+    message = check_fails(check_discriminator_loss, lambda r, f: -discriminator_loss(r, f))
+    assert "sign" in message
+
+
+def test_discriminator_check_sum_instead_of_mean():
+    message = check_fails(check_discriminator_loss, lambda r, f: F.softplus(-r).sum() + F.softplus(f).sum())
+    assert "sum" in message
+
+
+def test_discriminator_check_rejects_flipped_sign_and_sum_at_all():
+    """Whatever the hint, these wrong answers must not pass."""
+    check_fails(check_discriminator_loss, lambda r, f: -discriminator_loss(r, f))
+    check_fails(check_discriminator_loss, lambda r, f: F.softplus(-r).sum() + F.softplus(f).sum())
+
+
+def test_discriminator_check_log_d_for_fake():
+    message = check_fails(
+        check_discriminator_loss, lambda r, f: -(torch.log(torch.sigmoid(r)).mean() + torch.log(torch.sigmoid(f)).mean())
+    )
+    assert "log(1 − D) was written as log(D)" in message
+
+
+def test_discriminator_check_not_written_yet():
+    def todo(real, fake):
+        raise NotImplementedError
+
+    assert "not written yet" in check_fails(check_discriminator_loss, todo)
+
+
+def test_discriminator_check_other_exception_is_reported():
+    def broken(real, fake):
+        raise ZeroDivisionError("oops")
+
+    message = check_fails(check_discriminator_loss, broken)
+    assert "ZeroDivisionError" in message and "oops" in message
+
+
+def test_discriminator_check_per_example_tensor():
+    message = check_fails(check_discriminator_loss, lambda r, f: F.softplus(-r) + F.softplus(f).mean())
+    assert "one number" in message
+
+
+def test_discriminator_check_item_loses_autograd():
+    message = check_fails(check_discriminator_loss, lambda r, f: torch.tensor(discriminator_loss(r, f).item()))
+    assert "autograd" in message
+
+
+def test_discriminator_check_detach_loses_autograd():
+    message = check_fails(check_discriminator_loss, lambda r, f: discriminator_loss(r.detach(), f.detach()))
+    assert "autograd" in message
+
+
+def test_discriminator_check_plain_float():
+    message = check_fails(check_discriminator_loss, lambda r, f: discriminator_loss(r, f).item())
+    assert "torch tensor" in message
+
+
+def test_checks_on_correct_answers_emit_no_warnings():
+    # torch warns only once per process, so run the checks in a fresh interpreter
+    code = (
+        "import warnings; warnings.simplefilter('error')\n"
+        "from gankit.checks import check_discriminator_loss, check_generator_loss\n"
+        "from gankit.train import discriminator_loss, generator_loss_nonsaturating\n"
+        "check_discriminator_loss(discriminator_loss)\n"
+        "check_generator_loss(generator_loss_nonsaturating)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+# --------------------------------------------------------------------------- generator
+
+
+def g_by_hand(fake):
+    return -torch.log(torch.sigmoid(fake)).mean()
+
+
+@pytest.mark.parametrize("fn", [generator_loss_nonsaturating, g_by_hand], ids=["gankit", "by_hand"])
+def test_generator_check_accepts_nonsaturating(fn, capsys):
+    check_generator_loss(fn)
+    assert "✓" in capsys.readouterr().out
+
+
+def test_generator_check_rejects_saturating():
+    assert "saturating" in check_fails(check_generator_loss, generator_loss_saturating)
+
+
+def test_generator_check_rejects_saturating_plus_nonsaturating():
+    check_fails(check_generator_loss, lambda f: generator_loss_saturating(f) + generator_loss_nonsaturating(f))
+
+
+def test_generator_check_rejects_sum_over_batch():
+    check_fails(check_generator_loss, lambda f: F.softplus(-f).sum())
+
+
+def test_generator_check_rejects_wrong_formula_with_right_value_at_zero():
+    # log 2 at zero logits, but not −log σ(a) elsewhere
+    message = check_fails(check_generator_loss, lambda f: 0 * f.mean() + math.log(2))
+    assert "expected" in message
+
+
+def test_generator_check_not_written_and_per_example():
+    def todo(fake):
+        raise NotImplementedError
+
+    assert "not written yet" in check_fails(check_generator_loss, todo)
+    assert "one number" in check_fails(check_generator_loss, lambda f: F.softplus(-f))
+    assert "autograd" in check_fails(check_generator_loss, lambda f: torch.tensor(F.softplus(-f).mean().item()))
+
+
+def test_generator_check_flipped_sign_is_not_called_saturating():
+    message = check_fails(check_generator_loss, lambda f: -generator_loss_nonsaturating(f))
+    assert "sign" in message
+
+
+# --------------------------------------------------------------------------- lesson_check
+
+
+def test_lesson_check_passes(capsys):
+    assert lesson_check(True, "8 modes found", "fewer than 8 modes") is None
+    out = capsys.readouterr().out
+    assert out.strip() == "✓ 8 modes found"
+
+
+def test_lesson_check_accepts_tensor_condition(capsys):
+    lesson_check(torch.tensor(True), "ok", "bad")
+    assert "✓ ok" in capsys.readouterr().out
+
+
+def test_lesson_check_fails(capsys):
+    with pytest.raises(CheckFailed, match="fewer than 8 modes") as info:
+        lesson_check(1 > 2, "8 modes found", "fewer than 8 modes")
+    assert "✗" in str(info.value)
+    assert isinstance(info.value, AssertionError)
+    assert "✓" not in capsys.readouterr().out
