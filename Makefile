@@ -30,7 +30,8 @@ lab: $(STAMP)
 	@echo "Starting JupyterLab on notebooks/ at http://localhost:$(PORT)/ (the full URL with its token follows)."
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --ServerApp.port=$(PORT) \
 		--LabApp.default_url=/lab/tree/$(FIRST_LESSON) \
-		$(if $(TOKEN),--IdentityProvider.token=$(TOKEN),)
+		$(if $(TOKEN),--IdentityProvider.token=$(TOKEN),) \
+		$(if $(filter 0,$(shell id -u)),--ServerApp.allow_root=True,)
 
 # One pytest run: the unit tests, then every notebook in notebooks/ (nbval executes each
 # cell; the lessons' own checks carry the assertions, hence --nbval-lax).
