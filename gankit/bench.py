@@ -87,36 +87,45 @@ def _plain_gan_loop(G, D, data, steps, batch_size, seed):
         opt_g.step()
 
 
-def gan_loop_overhead(repeats: int = 5, steps: int = 1000, batch_size: int = 256) -> dict:
+def gan_loop_overhead(repeats: int = 11, steps: int = 500, batch_size: int = 256) -> dict:
     """Median time of gankit's train_gan (progress bar on, as in a lesson) and of the plain
-    loop, alternating runs so that both see the same machine state."""
+    loop. Runs come in pairs whose order alternates, so that both loops see the same
+    machine state on average; a first, uncounted pair warms up."""
     from gankit import data
     from gankit.models import MLPDiscriminator, MLPGenerator
     from gankit.train import GANTrainConfig, train_gan
 
     x = data.toy2d("ring8", n=10_000)
     cfg = GANTrainConfig(steps=steps, batch_size=batch_size, seed=0, progress=True)
-    kit, plain = [], []
-    devnull = open(os.devnull, "w")
-    for r in range(repeats + 1):  # the first round warms up and is not counted
+
+    def time_kit(r: int) -> float:
         torch.manual_seed(r)
         G, D = MLPGenerator(), MLPDiscriminator()
-        stderr, sys.stderr = sys.stderr, devnull  # the bar is drawn, just not shown
-        try:
-            t = time.perf_counter()
-            train_gan(G, D, x, cfg)
-            t_kit = time.perf_counter() - t
-        finally:
-            sys.stderr = stderr
+        with open(os.devnull, "w") as devnull:
+            stderr, sys.stderr = sys.stderr, devnull  # the bar is drawn, just not shown
+            try:
+                t = time.perf_counter()
+                train_gan(G, D, x, cfg)
+                return time.perf_counter() - t
+            finally:
+                sys.stderr = stderr
+
+    def time_plain(r: int) -> float:
         torch.manual_seed(r)
         G, D = MLPGenerator(), MLPDiscriminator()
         t = time.perf_counter()
         _plain_gan_loop(G, D, x, steps, batch_size, seed=0)
-        t_plain = time.perf_counter() - t
-        if r:
+        return time.perf_counter() - t
+
+    kit, plain = [], []
+    for r in range(repeats + 1):
+        if r % 2:
+            t_plain, t_kit = time_plain(r), time_kit(r)
+        else:
+            t_kit, t_plain = time_kit(r), time_plain(r)
+        if r:  # round 0 warms up
             kit.append(t_kit)
             plain.append(t_plain)
-    devnull.close()
     kit_s, plain_s = statistics.median(kit), statistics.median(plain)
     return {
         "ratio": round(kit_s / plain_s, 3),
@@ -174,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lessons", nargs="*", default=None, help="lesson numbers or names to run (default: all)")
     parser.add_argument("--skip-lessons", action="store_true", help="only the loop benchmark")
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs per loop (median reported)")
+    parser.add_argument("--repeats", type=int, default=11, help="timed runs per loop (median reported)")
     parser.add_argument("--out", type=Path, default=BENCH_DIR, help="folder for results.json / results.md")
     args = parser.parse_args(argv)
 

@@ -14,6 +14,7 @@ __all__ = [
     "plot_2d",
     "discriminator_grid",
     "heatmap_snapshot",
+    "plot_snapshot",
     "plot_snapshots",
     "plot_losses",
     "image_grid",
@@ -105,27 +106,35 @@ def heatmap_snapshot(bounds: Bounds, n: int = 512, resolution: int = 60, seed: i
     return snapshot
 
 
+def plot_snapshot(snapshot: dict, real: torch.Tensor | None = None, ax=None):
+    """One training snapshot: the fixed noise batch's points over D's heatmap (if recorded)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4))
+    samples = snapshot["samples"]
+    bounds = snapshot.get("bounds") or _auto_bounds(real, samples)
+    if "d_grid" in snapshot:
+        _draw_heatmap(ax, snapshot["d_grid"], bounds, colorbar=False)
+    if real is not None:
+        ax.scatter(real[:1000, 0], real[:1000, 1], s=2, c="black", alpha=0.4)
+    ax.scatter(samples[:, 0], samples[:, 1], s=3, c="tab:orange", alpha=0.7)
+    ax.set_xlim(bounds[0], bounds[1])
+    ax.set_ylim(bounds[2], bounds[3])
+    ax.set_aspect("equal")
+    ax.set_title(f"step {snapshot['step']}")
+    ax.set_xlabel("$x_1$")
+    ax.set_ylabel("$x_2$")
+    return ax
+
+
 def plot_snapshots(snapshots: Sequence[dict], real: torch.Tensor | None = None, ncols: int = 4, size: float = 3.0):
-    """A row (or rows) of panels, one per snapshot: generated points over D's heatmap."""
+    """A grid of panels, one per snapshot: generated points over D's heatmap."""
     if not snapshots:
         raise ValueError("No snapshots to plot: train with GANTrainConfig(snapshot_every=N) first.")
     n = len(snapshots)
     nrows = (n + ncols - 1) // ncols
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
     for ax, snap in zip(axes.flat, snapshots):
-        bounds = snap.get("bounds") or _auto_bounds(real, snap["samples"])
-        if "d_grid" in snap:
-            _draw_heatmap(ax, snap["d_grid"], bounds, colorbar=False)
-        if real is not None:
-            ax.scatter(real[:1000, 0], real[:1000, 1], s=2, c="black", alpha=0.4)
-        s = snap["samples"]
-        ax.scatter(s[:, 0], s[:, 1], s=3, c="tab:orange", alpha=0.7)
-        ax.set_xlim(bounds[0], bounds[1])
-        ax.set_ylim(bounds[2], bounds[3])
-        ax.set_aspect("equal")
-        ax.set_title(f"step {snap['step']}")
-        ax.set_xlabel("$x_1$")
-        ax.set_ylabel("$x_2$")
+        plot_snapshot(snap, real, ax)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     fig.suptitle("Generated points (orange) and D's belief (blue = real) during training")

@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
@@ -210,3 +211,21 @@ def test_plot_snapshots(tiny_d):
 def test_plot_snapshots_empty():
     with pytest.raises(ValueError, match="snapshot"):
         viz.plot_snapshots([])
+
+
+def test_snapshot_explorer_redraws_when_the_slider_moves():
+    from gankit import widgets
+
+    snaps = [
+        {"step": s, "samples": torch.randn(50, 2) * (s + 1), "d_grid": torch.rand(10, 10), "bounds": (-3, 3, -3, 3)}
+        for s in (0, 100, 200)
+    ]
+    box = widgets.snapshot_explorer(snaps)
+    ax = box.figure.axes[0]
+    assert ax.get_title() == "step 200 of 200"  # starts at the end of training
+    before = ax.collections[-1].get_offsets().copy()
+    box.slider.value = 0
+    assert ax.get_title() == "step 0 of 200"
+    assert not np.allclose(before, ax.collections[-1].get_offsets())
+    with pytest.raises(ValueError, match="snapshot_every"):
+        widgets.snapshot_explorer([])
