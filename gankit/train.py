@@ -146,7 +146,7 @@ def _diverged(name: str, value: float, step: int, history: History, kept: str) -
 
 
 def _batches(data: torch.Tensor, batch_size: int, gen: torch.Generator | None):
-    """Endless random minibatches (sampled with replacement across batches)."""
+    """Endless minibatches of examples drawn uniformly at random (with replacement)."""
     n = len(data)
     while True:
         idx = torch.randint(n, (batch_size,), generator=gen)
@@ -194,6 +194,7 @@ def train_gan(
     rng = torch.Generator().manual_seed(cfg.seed) if cfg.seed is not None else None
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=cfg.betas)
+    desc = "GAN (custom losses)" if d_loss_fn or g_loss_fn else f"GAN ({cfg.g_loss})"
     d_loss_fn = d_loss_fn or discriminator_loss
     g_loss_fn = g_loss_fn or GENERATOR_LOSSES[cfg.g_loss]
     batches = _batches(data, cfg.batch_size, rng)
@@ -205,7 +206,7 @@ def train_gan(
                 return {"step": step, "samples": G(fixed_z).cpu()}
 
     history = History()
-    bar = tqdm(total=cfg.steps, desc="GAN" if g_loss_fn is not GENERATOR_LOSSES.get(cfg.g_loss) else f"GAN ({cfg.g_loss})", disable=not cfg.progress, mininterval=0.5)
+    bar = tqdm(total=cfg.steps, desc=desc, disable=not cfg.progress, mininterval=0.5)
     start = time.perf_counter()
     step = 0
     try:
