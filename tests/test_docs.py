@@ -1,0 +1,24 @@
+"""The README is where a new user learns what the kit teaches: keep it in step with the lessons."""
+
+from pathlib import Path
+
+from gankit.lessons import find_lessons
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_lesson_is_listed_in_the_readme_with_its_time():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [lesson.name for lesson in find_lessons() if f"notebooks/{lesson.name}.ipynb" not in readme]
+    assert not missing, f"README.md's lesson table does not link {missing}; add a row for each."
+    for lesson in find_lessons():
+        row = next(line for line in readme.splitlines() if f"notebooks/{lesson.name}.ipynb" in line)
+        assert f"~{lesson.expected_cpu_seconds:.0f} s" in row, (
+            f"README.md gives another CPU time for {lesson.name} than its metadata "
+            f"(~{lesson.expected_cpu_seconds:.0f} s): {row}"
+        )
+
+
+def test_readme_names_the_two_commands():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "make lab" in readme and "make test" in readme
