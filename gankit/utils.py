@@ -127,8 +127,11 @@ def _plain(value: Any, where: str) -> Any:
     cannot be loaded."""
     if isinstance(value, (np.generic, torch.Tensor)) and getattr(value, "ndim", 0) == 0:
         return value.item()  # before the float check: np.float64 is a subclass of float
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if value is None or isinstance(value, bool):
         return value
+    for plain_type in (int, float, str):  # exact types: a str subclass such as
+        if isinstance(value, plain_type):  # torch.__version__ would not load back
+            return plain_type(value)
     if isinstance(value, (list, tuple)):
         return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):

@@ -310,3 +310,8 @@ def test_checkpoint_metadata_that_cannot_be_loaded_is_refused_at_save(tmp_path):
     with pytest.raises(TypeError, match="where"):
         save_checkpoint(tmp_path / "g.pt", tiny_generator(), where=tmp_path)  # a Path, not a str
     assert not (tmp_path / "g.pt").exists()
+
+
+def test_checkpoint_metadata_str_subclass_loads_back(tmp_path):
+    path = save_checkpoint(tmp_path / "g.pt", tiny_generator(), torch_version=torch.__version__)
+    assert load_checkpoint(path).checkpoint_metadata == {"torch_version": str(torch.__version__)}
