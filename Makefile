@@ -3,7 +3,9 @@
 #   make lab     start JupyterLab on notebooks/ (PORT=8888 TOKEN=... to override)
 #   make test    unit tests + every lesson executed by nbval, on the CPU
 #   make bench   run every lesson headless; write benchmarks/results.{json,md}
+#   make student write the student versions (solutions replaced by stubs) into build/student/
 #   make doctor  check the installation offline
+#   make test-browser-all  the browser test (tests/browser) for every lesson with a widget
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -13,7 +15,7 @@ PORT   ?= 8888
 TOKEN  ?=
 FIRST_LESSON := 01_gan_fundamentals.ipynb
 
-.PHONY: setup lab test unit bench doctor lessons clean-venv
+.PHONY: setup lab test unit test-browser-all bench student doctor lessons clean-venv
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "gankit needs Python >= 3.10; this is " + sys.version.split()[0] + ". Run make PYTHON=python3.11 (or another >= 3.10).")'
@@ -42,8 +44,15 @@ test: $(STAMP)
 unit: $(STAMP)
 	GANKIT_DEVICE=cpu $(BIN)/python -m pytest tests
 
+# `make test` checks the first lesson's widget in Chromium; this checks every lesson's.
+test-browser-all: $(STAMP)
+	GANKIT_DEVICE=cpu GANKIT_BROWSER_ALL=1 $(BIN)/python -m pytest tests/browser -v
+
 bench: $(STAMP)
 	$(BIN)/python -m gankit.bench
+
+student: $(STAMP)
+	$(BIN)/gankit student --out build/student
 
 doctor: $(STAMP)
 	$(BIN)/gankit doctor

@@ -2,6 +2,8 @@
 
     gankit doctor    check this installation, offline: versions, device, data, lessons
     gankit lessons   list the lessons with their title and expected CPU time
+    gankit run       run lessons headless with parameter overrides (-p NAME VALUE) into build/
+    gankit student   write student versions (solution cells replaced by stubs) into build/student/
 """
 
 from __future__ import annotations
@@ -45,6 +47,12 @@ def _doctor_checks() -> list[tuple[str, Callable[[], str]]]:
         assert len(set(counts)) == 1, f"unbalanced classes {counts}"
         return f"{len(x_tr)} train + {len(x_te)} test digits, sha256 ok"
 
+    def name_lists() -> str:
+        from gankit import text
+
+        sizes = {which: len(text.load_names(which, "all")) for which in ("female", "male", "surnames")}
+        return ", ".join(f"{n:,} {which}" for which, n in sizes.items()) + ", sha256 ok"
+
     def device() -> str:
         dev = get_device()
         torch.zeros(2, device=dev).sum().item()  # actually use it
@@ -55,7 +63,8 @@ def _doctor_checks() -> list[tuple[str, Callable[[], str]]]:
         assert found, f"no lessons found in {lessons.NOTEBOOK_DIR}"
         return f"{len(found)} lesson(s) in {lessons.NOTEBOOK_DIR}"
 
-    return [("device", device), ("toy 2-D data", toy), ("bundled MNIST subset", mnist_subset), ("lessons", notebooks)]
+    return [("device", device), ("toy 2-D data", toy), ("bundled MNIST subset", mnist_subset),
+            ("bundled name lists", name_lists), ("lessons", notebooks)]
 
 
 def doctor(_: argparse.Namespace) -> int:
@@ -102,6 +111,75 @@ def list_lessons(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it (shorter to read)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gankit.lessons import select_lessons
+    from gankit.runner import LessonRunError, ParameterError, check_parameters, parse_value, read_parameters, run_notebook
+
+    try:
+        paths = select_lessons(args.notebooks)
+        parameters = {name: parse_value(value) for name, value in args.parameter}
+        if args.list_parameters:
+            for path in paths:
+                found = read_parameters(path)
+                width = max((len(n) for n in found), default=0)
+                print(f"{path.stem}:")
+                print("\n".join(f"  {p.describe(width)}" for p in found.values()) or "  (no parameters cell)")
+            return 0
+        for path in paths:  # every lesson is checked before the first one starts
+            check_parameters(path, parameters)
+    except (FileNotFoundError, ParameterError) as exc:
+        print(f"gankit run: {exc}", file=sys.stderr)
+        return 2
+    if not paths:
+        print("gankit run: no lessons to run.", file=sys.stderr)
+        return 2
+
+    failed = []
+    for path in paths:
+        given = ", ".join(f"{k}={v!r}" for k, v in parameters.items())
+        print(f"running {path.stem}" + (f" with {given}" if given else "") + " ...", flush=True)
+        try:
+            result = run_notebook(path, parameters, args.out, html=not args.no_html, timeout=args.timeout,
+                                  progress=True)
+        except LessonRunError as exc:
+            print(f"FAILED: {exc}", flush=True)
+            failed.append(path.stem)
+            continue
+        outputs = " and ".join(_shown(p) for p in (result.notebook, result.html) if p is not None)
+        print(f"  ran in {result.seconds:.1f} s; wrote {outputs}", flush=True)
+    if failed:
+        print(f"\n{len(failed)} of {len(paths)} lesson(s) failed: {', '.join(failed)}")
+        return 1
+    return 0
+
+
+def student(args: argparse.Namespace) -> int:
+    import nbformat
+
+    from gankit.lessons import select_lessons
+    from gankit.student import build_student_versions, solution_cells
+
+    try:
+        paths = select_lessons(args.notebooks)
+        written = build_student_versions(paths, args.out)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"gankit student: {exc}", file=sys.stderr)
+        return 2
+    for source, target in zip(paths, written):
+        n = len(solution_cells(nbformat.read(source, as_version=4)))
+        note = f"{n} solution cell(s) replaced by stubs" if n else "no cell tagged `solution`: copied as it is"
+        print(f"wrote {_shown(target)}  ({note})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gankit", description="gankit, a Jupyter teaching kit for generative models.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -110,6 +188,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lessons", help="list the lessons with their title and expected CPU time")
     p.add_argument("--dir", type=Path, default=None, help="lesson folder (default: the kit's notebooks/)")
     p.set_defaults(func=list_lessons)
+    p = sub.add_parser("run", help="run lessons headless with parameter overrides; write the executed notebook and HTML",
+                       description="Run lessons top to bottom in a fresh kernel, with parameter overrides injected "
+                                   "after the parameters cell (papermill's convention), and write each executed "
+                                   "notebook and its HTML export into --out.")
+    p.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
+                   help="lesson notebook files, or lesson numbers such as 01 (default: every lesson)")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="override a parameter; VALUE is read as papermill does: True/False, None, int, float, "
+                        "else a string (repeat -p for several)")
+    p.add_argument("--out", type=Path, default=Path("build"), help="output folder (default: build/)")
+    p.add_argument("--no-html", action="store_true", help="skip the HTML export")
+    p.add_argument("--timeout", type=float, default=None, help="seconds allowed per cell (default: no limit)")
+    p.add_argument("--list-parameters", action="store_true", help="print the lessons' parameters and exit")
+    p.set_defaults(func=run)
+    p = sub.add_parser("student", help="write student versions: every `solution` cell replaced by a stub",
+                       description="Write each lesson with every cell tagged `solution` replaced by its stub "
+                                   "(the checks stay), ready to hand out.")
+    p.add_argument("notebooks", nargs="*", metavar="NOTEBOOK",
+                   help="lesson notebook files, or lesson numbers such as 01 (default: every lesson)")
+    p.add_argument("--out", type=Path, default=Path("build/student"), help="output folder (default: build/student/)")
+    p.set_defaults(func=student)
     return parser
 
 

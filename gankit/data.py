@@ -16,8 +16,16 @@ Images:
   ``data/`` the first time when you are online. Offline they fail with a message that
   points at ``mnist_subset``.
 
-``load(name, ...)`` reaches all of them by name; the functions below it can be called
-directly too. Images come as float tensors in [0, 1] with shape (N, 1, 28, 28).
+Your own data, for an instructor's parameters cell: ``load_image_folder(path)`` (one
+subfolder per class, converted to the lessons' size and channels) and
+``load_text_lines(path)`` (one item per line).
+
+Text for the language-model lessons — the bundled census name lists, and any text file
+as lines or fixed-length chunks, turned into character tokens — is in :mod:`gankit.text`.
+
+``load(name, ...)`` reaches the bundled and downloadable sets by name; the functions
+below it can be called directly too. Images come as float tensors in [0, 1] with shape
+(N, 1, 28, 28).
 """
 
 from __future__ import annotations
@@ -41,6 +49,8 @@ __all__ = [
     "spiral",
     "load_mnist_subset",
     "load_torchvision",
+    "load_image_folder",
+    "load_text_lines",
     "load",
     "DATASETS",
     "DatasetError",
@@ -227,6 +237,102 @@ def load_torchvision(name: str, split: str = "train", root: Path | None = None) 
             ) from exc
     images = ds.data.float().div_(255).unsqueeze(1)  # (N, 1, 28, 28)
     return images, ds.targets.long()
+
+
+# --------------------------------------------------------------------------- your own data
+
+
+def _existing(path: str | Path, what: str) -> Path:
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(
+            f"No {what} at {path}. Check the path in the parameters cell (a relative path starts "
+            f"in the notebook's folder; {Path.cwd()} here)."
+        )
+    return path
+
+
+def load_image_folder(
+    path: str | Path, size: int | None = 28, channels: int = 1
+) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """Your own images, from a folder with one subfolder per class (torchvision's
+    ImageFolder convention: ``path/cats/1.png``, ``path/dogs/a.jpg``, ...).
+
+    Each image is converted to ``channels`` (1: greyscale, 3: RGB), resized so that its
+    shorter side is ``size`` and cropped to ``size`` x ``size`` around its centre, and
+    scaled to [0, 1] — the form of the bundled digits when ``size=28, channels=1``. With
+    ``size=None`` the images keep their own size, which must then be the same for all.
+
+    Returns ``(images, labels, class_names)``: a float tensor (N, channels, size, size), the
+    class index of each image (N,), and the class names in index order (the sorted folder
+    names). Hidden folders (such as ``.ipynb_checkpoints``) and files without an image
+    extension are skipped; an empty folder, an empty class or an unreadable image is an
+    error that names the folder or the files.
+    """
+    from PIL import Image
+    from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
+    from torchvision.transforms import functional as TF
+
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (greyscale) or 3 (RGB), got {channels!r}.")
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
+        raise ValueError(f"size must be a positive int (pixels per side) or None, got {size!r}.")
+    root = _existing(path, "image folder")
+    if not root.is_dir():
+        raise DatasetError(f"{root} is a file; give the folder that holds one subfolder per class.")
+
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        loose = [p.name for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMG_EXTENSIONS]
+        hint = (f"It holds {len(loose)} image(s) directly; move them into a subfolder "
+                f"(for one class: {root / 'all'}/)." if loose else "It is empty.")
+        raise DatasetError(f"No class subfolders in {root}: images go in {root}/<class name>/. {hint}")
+    try:
+        samples = make_dataset(str(root), {name: i for i, name in enumerate(classes)}, extensions=IMG_EXTENSIONS)
+    except FileNotFoundError as exc:  # a class folder without images
+        raise DatasetError(f"In {root}: {str(exc).strip().rstrip('.')}. "
+                           f"Put images in every class folder or remove the empty ones.") from None
+
+    mode = "L" if channels == 1 else "RGB"
+    images, bad = [], []
+    for file, _ in samples:
+        try:
+            with Image.open(file) as im:
+                im = im.convert(mode)
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:  # UnidentifiedImageError is an OSError
+            bad.append(f"{file} ({exc.__class__.__name__}: {exc})")
+            continue
+        if size is not None:
+            im = TF.center_crop(TF.resize(im, size, antialias=True), size)
+        images.append(TF.to_tensor(im))  # (channels, H, W) in [0, 1]
+    if bad:
+        listing = "\n  ".join(bad[:5]) + (f"\n  ... and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise DatasetError(f"{len(bad)} of {len(samples)} images in {root} cannot be read:\n  {listing}\n"
+                           f"Remove or re-save them (PNG or JPEG).")
+    shapes = sorted({tuple(x.shape[1:]) for x in images})
+    if len(shapes) > 1:
+        seen = ", ".join(f"{h}x{w}" for h, w in shapes[:6]) + (", ..." if len(shapes) > 6 else "")
+        raise DatasetError(f"The images in {root} have different sizes ({seen}) and size=None keeps them: "
+                           f"pass size=28 (or another side length) to resize them all.")
+    labels = torch.tensor([label for _, label in samples], dtype=torch.long)
+    return torch.stack(images), labels, classes
+
+
+def load_text_lines(path: str | Path, encoding: str = "utf-8") -> list[str]:
+    """Your own text items, one per line (names, words, short phrases): each line with the
+    spaces around it stripped, empty lines dropped, in file order. An empty file is an
+    error rather than an empty data set."""
+    file = _existing(path, "text file")
+    if not file.is_file():
+        raise DatasetError(f"{file} is a folder; give the text file itself (one item per line).")
+    try:
+        text = file.read_text(encoding=encoding)
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{file} is not {encoding} text ({exc}); save it as UTF-8 or pass encoding=...") from None
+    items = [line.strip() for line in text.lstrip("\ufeff").splitlines() if line.strip()]
+    if not items:
+        raise DatasetError(f"{file} has no non-empty line: there is nothing to train on.")
+    return items
 
 
 # --------------------------------------------------------------------------- by name

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["NOTEBOOK_DIR", "Lesson", "find_lessons", "read_lesson"]
+__all__ = ["NOTEBOOK_DIR", "Lesson", "find_lessons", "read_lesson", "select_lessons"]
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 _LESSON_NAME = re.compile(r"^\d\d_[a-z0-9_]+\.ipynb$")
@@ -63,3 +63,26 @@ def find_lessons(directory: str | Path | None = None) -> list[Lesson]:
     if not directory.is_dir():
         raise FileNotFoundError(f"No lesson folder at {directory}.")
     return [read_lesson(p) for p in sorted(directory.glob("*.ipynb")) if _LESSON_NAME.match(p.name)]
+
+
+def select_lessons(selection: list[str] | None = None, directory: str | Path | None = None) -> list[Path]:
+    """The notebooks that ``gankit run`` / ``gankit student`` are asked for: each item is a
+    notebook file, or a lesson number or name prefix ("01", "01_gan") looked up in
+    ``directory`` (default: the kit's notebooks/). Nothing selected means every lesson."""
+    if not selection:
+        return [lesson.path for lesson in find_lessons(directory)]
+    paths = []
+    for item in selection:
+        path = Path(item)
+        if path.suffix == ".ipynb" or path.exists():
+            if not path.is_file():
+                raise FileNotFoundError(f"No notebook at {path}.")
+            paths.append(path)
+            continue
+        matches = [lesson.path for lesson in find_lessons(directory) if lesson.name.startswith(item)]
+        if len(matches) != 1:
+            names = ", ".join(lesson.name for lesson in find_lessons(directory)) or "none"
+            problem = "matches no lesson" if not matches else f"matches {len(matches)} lessons"
+            raise FileNotFoundError(f"{item!r} {problem}; give a notebook file or one of: {names}.")
+        paths.append(matches[0])
+    return paths

@@ -1,0 +1,205 @@
+"""Student versions of the lessons: ``gankit student`` and ``make student``.
+
+In a lesson, the reference solution of an exercise sits in a cell tagged ``solution``,
+followed by a cell that checks it (``gankit.checks``). The student version is the same
+notebook with every solution cell replaced by a stub, and nothing else changed:
+
+* a function keeps its ``def`` line (decorators and signature as written) and its
+  docstring; its body becomes ``raise NotImplementedError("Exercise: ...")``, so the check
+  that follows says "not written yet" instead of failing somewhere further on;
+* a class keeps its header and docstring, and each of its methods becomes such a stub;
+* imports stay (they are not the answer), and so do the comments just above a ``def``;
+* a variable the cell assigns becomes ``name = ...  # YOUR CODE HERE``, so later cells
+  find the name (a check can treat ``...`` as "not written yet");
+* any other code becomes a ``# YOUR CODE HERE`` placeholder, and a markdown cell tagged
+  ``solution`` (a written answer) becomes "*Write your answer here.*".
+
+The stubbed cells are tagged ``exercise`` instead of ``solution``; every output and
+execution count is cleared, so no result of the solution leaks either.
+
+    from gankit.student import build_student_versions
+    build_student_versions(["notebooks/01_gan_fundamentals.ipynb"], "build/student")
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import io
+import tokenize
+from pathlib import Path
+from typing import Iterable
+
+import nbformat
+
+__all__ = ["SOLUTION_TAG", "EXERCISE_TAG", "PLACEHOLDER", "stub_source", "student_version",
+           "build_student_versions", "solution_cells"]
+
+SOLUTION_TAG = "solution"
+EXERCISE_TAG = "exercise"
+PLACEHOLDER = "# YOUR CODE HERE"
+MARKDOWN_PLACEHOLDER = "*Write your answer here.*"
+
+
+def solution_cells(nb: nbformat.NotebookNode) -> list[int]:
+    """Indices of the cells tagged ``solution``."""
+    return [i for i, cell in enumerate(nb.cells) if SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])]
+
+
+# --------------------------------------------------------------------------- one cell
+
+
+def _header_end(lines: list[str], node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> tuple[int, int]:
+    """(line, column), 1-based line, just after the colon that ends a def/class header:
+    the first ``:`` outside brackets that does not belong to a lambda (annotations and
+    default values may hold colons of their own, always inside brackets or a lambda)."""
+    text = "\n".join(lines[node.lineno - 1:]) + "\n"
+    depth = 0
+    lambdas = 0  # a lambda in a default value brings a colon of its own
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.NAME and tok.string == "lambda":
+                lambdas += 1
+            elif tok.type == tokenize.OP:
+                if tok.string in "([{":
+                    depth += 1
+                elif tok.string in ")]}":
+                    depth -= 1
+                elif tok.string == ":" and lambdas:
+                    lambdas -= 1
+                elif tok.string == ":" and depth == 0:
+                    return node.lineno - 1 + tok.end[0], tok.end[1]
+    except tokenize.TokenError:
+        pass
+    raise ValueError(f"could not find the end of the header of {node.name!r}")  # not reached for valid code
+
+
+def _docstring_node(node: ast.AST) -> ast.Expr | None:
+    body = getattr(node, "body", [])
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        return body[0]
+    return None
+
+
+def _stub_def(lines: list[str], node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, owner: str = "") -> list[str]:
+    """The stub of one function or class, as source lines at their original indentation."""
+    start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+    end_row, end_col = _header_end(lines, node)
+    header = lines[start - 1:end_row - 1] + [lines[end_row - 1][:end_col]]
+    indent = " " * (node.col_offset + 4)
+    first = node.body[0]
+    if first.lineno > end_row:  # the body's own indentation, when it is on lines of its own
+        indent = lines[first.lineno - 1][:first.col_offset]
+
+    out = list(header)
+    doc = _docstring_node(node)
+    if doc is not None:
+        if doc.lineno > end_row:
+            out += lines[doc.lineno - 1:doc.end_lineno]
+        else:  # def f(): "docstring on the def line"
+            out.append(indent + ast.get_source_segment("\n".join(lines), doc))
+
+    if isinstance(node, ast.ClassDef):
+        methods = [n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        if not methods:
+            out += [indent + PLACEHOLDER, indent + "pass"]
+        for method in methods:
+            if len(out) > len(header):  # a blank line after the docstring or the previous method
+                out.append("")
+            out += _stub_def(lines, method, owner=f"{node.name}.")
+        return out
+    what = f"{owner}{node.name}"
+    out += [indent + PLACEHOLDER,
+            f'{indent}raise NotImplementedError("Exercise: write {what} (see the instructions above).")']
+    return out
+
+
+def _assigned_names(node: ast.stmt) -> list[str]:
+    if isinstance(node, ast.Assign):
+        targets = node.targets
+    elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
+        targets = [node.target]
+    else:
+        return []
+    names = []
+    for target in targets:
+        elements = target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]
+        names += [t.id for t in elements if isinstance(t, ast.Name)]
+    return names
+
+
+def stub_source(source: str) -> str:
+    """The student's stub for the code of one solution cell (see the module docstring)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # IPython magics and the like: nothing to keep safely
+        return PLACEHOLDER + "\n"
+    lines = source.splitlines()
+    out: list[str] = []
+    defined: set[str] = set()
+    previous_end = 0  # last source line (1-based) already accounted for
+    for node in tree.body:
+        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        gap = lines[previous_end:start - 1]  # blank lines and comments between statements
+        previous_end = node.end_lineno
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out += gap  # the comments just above a def describe it; they stay
+            out += _stub_def(lines, node)
+            defined.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            out += [line for line in gap if not line.strip()]
+            out += lines[node.lineno - 1:node.end_lineno]
+        else:
+            names = [n for n in _assigned_names(node) if n not in defined]
+            last = next((line for line in reversed(out) if line.strip()), "")
+            if names:
+                out += [line for line in gap if not line.strip()]
+                out += [f"{name} = ...  {PLACEHOLDER}" for name in dict.fromkeys(names)]
+                defined.update(names)
+            elif last.strip() != PLACEHOLDER:  # one placeholder for a run of other statements
+                out += [line for line in gap if not line.strip()]
+                out.append(PLACEHOLDER)
+    while out and not out[0].strip():
+        out.pop(0)
+    return "\n".join(out).rstrip() + "\n"
+
+
+# --------------------------------------------------------------------------- notebooks
+
+
+def student_version(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A copy of ``nb`` with every ``solution`` cell stubbed and every output cleared."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if SOLUTION_TAG in tags:
+            cell.source = stub_source(cell.source) if cell.cell_type == "code" else MARKDOWN_PLACEHOLDER
+            cell.metadata["tags"] = [EXERCISE_TAG if t == SOLUTION_TAG else t for t in tags]
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        cell.get("metadata", {}).pop("papermill", None)
+    nb.metadata.pop("papermill", None)
+    nb.metadata.setdefault("gankit", {})["student_version"] = True
+    return nb
+
+
+def build_student_versions(paths: Iterable[str | Path], out_dir: str | Path = "build/student") -> list[Path]:
+    """Write the student version of each notebook in ``paths`` to ``out_dir`` (same file
+    names); returns the paths written. Refuses to write over a lesson itself."""
+    out_dir = Path(out_dir)
+    written = []
+    for path in paths:
+        path = Path(path).resolve()
+        if not path.is_file():
+            raise FileNotFoundError(f"No notebook at {path}.")
+        target = (out_dir / path.name).resolve()
+        if target == path:
+            raise ValueError(f"Refusing to overwrite the lesson {path} with its student version: "
+                             f"choose another output folder (--out build/student/).")
+        nb = nbformat.read(path, as_version=4)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        nbformat.write(student_version(nb), target)
+        written.append(target)
+    return written
