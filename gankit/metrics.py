@@ -5,6 +5,10 @@ Mode coverage on toy mixtures follows the protocol of the unrolled-GAN (Metz et 
 samples; a sample is *high quality* when it lies within 3σ of its nearest mode; a mode is
 *covered* when at least 20 high-quality samples fall on it. A generator that has
 collapsed onto a few modes scores few modes even when every sample is high quality.
+
+For images, the digit judge (:mod:`gankit.judge`, re-exported here) scores samples: the
+share it classifies with confidence, class coverage, the Fréchet distance in its feature
+space next to a real-vs-real reference, and label agreement for conditional samples.
 """
 
 from __future__ import annotations
@@ -13,7 +17,33 @@ from dataclasses import dataclass
 
 import torch
 
-__all__ = ["Coverage", "mode_coverage", "nearest_mode_distance"]
+from gankit.judge import (
+    JudgeScores,
+    RealReference,
+    frechet_distance,
+    gaussian_stats,
+    judge_fd,
+    judge_scores,
+    label_agreement,
+    load_judge,
+    real_reference,
+)
+
+__all__ = [
+    "Coverage",
+    "mode_coverage",
+    "nearest_mode_distance",
+    # the digit judge, from gankit.judge
+    "JudgeScores",
+    "RealReference",
+    "load_judge",
+    "judge_scores",
+    "judge_fd",
+    "frechet_distance",
+    "gaussian_stats",
+    "real_reference",
+    "label_agreement",
+]
 
 
 @dataclass(frozen=True)
