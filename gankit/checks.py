@@ -15,7 +15,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-__all__ = ["CheckFailed", "lesson_check", "check_discriminator_loss", "check_generator_loss"]
+__all__ = ["CheckFailed", "lesson_check", "check_discriminator_loss", "check_generator_loss", "check_causal_attention",
+           "check_top_p"]
 
 
 class CheckFailed(AssertionError):
@@ -112,3 +113,103 @@ def check_generator_loss(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
     if not torch.allclose(grad, expected_grad, atol=1e-5):
         raise CheckFailed("The value is right but its gradient is not: keep the loss a differentiable torch expression.")
     print(f"✓ Generator loss correct ({got:.4f} on the test logits; gradient −(1 − D)/B as expected).")
+
+
+def check_causal_attention(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+    """Check ``fn(q, k, v)`` = softmax(q kᵀ / √d + causal mask) v, for q, k (..., T, d) and v
+    (..., T, d_v); ``fn`` may return the output alone or (output, weights)."""
+    gen = torch.Generator().manual_seed(0)
+    q, k = torch.randn(2, 3, 6, 16, generator=gen), torch.randn(2, 3, 6, 16, generator=gen)
+    v = torch.randn(2, 3, 6, 5, generator=gen)  # d_v ≠ d, so a mix-up of v and k shows
+    try:
+        out = fn(q, k, v)
+    except NotImplementedError:
+        raise CheckFailed("causal_attention is not written yet: replace the `raise NotImplementedError` with your code.") from None
+    except Exception as exc:
+        raise CheckFailed(f"causal_attention raised {exc.__class__.__name__}: {exc}") from exc
+    if isinstance(out, tuple):
+        out = out[0]
+    if not isinstance(out, torch.Tensor):
+        raise CheckFailed(f"causal_attention should return a tensor (the attended values), got {type(out).__name__}.")
+    expected = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    if out.shape != expected.shape:
+        raise CheckFailed(
+            f"causal_attention returned shape {tuple(out.shape)}; expected {tuple(expected.shape)} = (..., T, d_v): "
+            f"the weights (..., T, T) multiply v, i.e. weights @ v."
+        )
+    if torch.allclose(out, expected, atol=1e-5):
+        print("✓ Causal attention correct: it matches torch.nn.functional.scaled_dot_product_attention(is_causal=True).")
+        return
+
+    T, d = q.shape[-2], q.shape[-1]
+    future = torch.ones(T, T, dtype=torch.bool).triu(1)
+    scores = q @ k.transpose(-2, -1)
+
+    def attend(s: torch.Tensor, dim: int = -1) -> torch.Tensor:
+        return s.softmax(dim) @ v
+
+    candidates = {
+        "The future is not masked: position i must not see positions j > i. Set those scores to -inf "
+        "before the softmax (scores.masked_fill(mask, float('-inf'))).":
+            attend(scores / math.sqrt(d)),
+        "The mask points the wrong way: each position sees the future and not the past. Keep j ≤ i "
+        "(the lower triangle, torch.tril), hide j > i.":
+            attend((scores / math.sqrt(d)).masked_fill(future.T, float("-inf"))),
+        "The masked scores were set to 0, not -inf: exp(0) = 1, so the future still gets weight. Use float('-inf').":
+            attend((scores / math.sqrt(d)).masked_fill(future, 0.0)),
+        "The scores are not scaled: divide q kᵀ by √d (d = q.shape[-1]) before the softmax.":
+            attend(scores.masked_fill(future, float("-inf"))),
+        "The scores are divided by d, not √d.":
+            attend((scores / d).masked_fill(future, float("-inf"))),
+        "The softmax runs over the wrong dimension: each query's weights (a row, dim=-1) must sum to 1.":
+            attend((scores / math.sqrt(d)).masked_fill(future, float("-inf")), dim=-2).nan_to_num(),
+        "The mask was applied after the softmax: mask the scores first, so the remaining weights still sum to 1.":
+            ((scores / math.sqrt(d)).softmax(-1).masked_fill(future, 0.0)) @ v,
+    }
+    for hint, value in candidates.items():
+        if value.shape == out.shape and torch.allclose(out, value, atol=1e-5):
+            raise CheckFailed(f"Causal attention: {hint}")
+    raise CheckFailed(
+        "Causal attention: the output differs from softmax(q kᵀ / √d, future masked) v. Go step by step: "
+        "scores = q @ k.transpose(-2, -1) / √d, shape (..., T, T); scores of j > i set to -inf; "
+        "softmax over the last dimension; then @ v."
+    )
+
+
+def check_top_p(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> None:
+    """Check ``fn(probs, p)``: nucleus (top-p) filtering of a probability vector (V,). It
+    must keep the smallest set of most likely tokens whose probabilities add up to at least
+    p, set the others to 0, and renormalise what it keeps so that it sums to 1."""
+    probs = torch.tensor([0.05, 0.4, 0.1, 0.3, 0.15])
+    cases = [(0.35, [1]), (0.5, [1, 3]), (0.8, [1, 3, 4]), (0.9, [1, 2, 3, 4]), (1.0, [0, 1, 2, 3, 4])]
+    for p, keep in cases:
+        try:
+            out = fn(probs.clone(), p)
+        except NotImplementedError:
+            raise CheckFailed("top_p_filter is not written yet: replace the `raise NotImplementedError` with your code.") from None
+        except Exception as exc:
+            raise CheckFailed(f"top_p_filter raised {exc.__class__.__name__}: {exc}") from exc
+        if not isinstance(out, torch.Tensor) or out.shape != probs.shape:
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise CheckFailed(f"top_p_filter should return probabilities of the same shape {tuple(probs.shape)}, got {shape}.")
+        expected = torch.zeros_like(probs)
+        expected[keep] = probs[keep] / probs[keep].sum()
+        if torch.allclose(out, expected, atol=1e-5):
+            continue
+        kept = (out > 0).nonzero().flatten().tolist()
+        where = f"With probs {probs.tolist()} and p = {p}"
+        if sorted(kept) == keep:
+            raise CheckFailed(f"{where} you kept the right tokens {keep}, but their probabilities must be divided by "
+                              f"their sum ({probs[keep].sum():.2f}) so that they add up to 1 again.")
+        if len(kept) == len(keep) + 1:
+            raise CheckFailed(f"{where} you kept {kept}, one token too many: stop as soon as the kept "
+                              f"probabilities reach p (expected {keep}).")
+        if len(kept) == len(keep) - 1:
+            raise CheckFailed(f"{where} you kept {kept}, one token too few: the kept probabilities must add up "
+                              f"to at least p — include the token that crosses p (expected {keep}).")
+        if len(kept) == len(keep):
+            raise CheckFailed(f"{where} you kept {kept} instead of {keep}: keep the most likely tokens (sort in "
+                              f"descending order), and put the result back in the tokens' original order.")
+        raise CheckFailed(f"{where} expected to keep the tokens {keep} (the most likely ones, until their "
+                          f"probabilities reach p), got {kept}.")
+    print("✓ top-p filtering correct: it keeps the smallest set of most likely tokens reaching p, renormalised.")

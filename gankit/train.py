@@ -31,6 +31,10 @@ __all__ = [
     "History",
     "TrainingDiverged",
     "train_gan",
+    "LMTrainConfig",
+    "LMHistory",
+    "evaluate_lm",
+    "train_lm",
 ]
 
 
@@ -255,6 +259,193 @@ def train_gan(
         history.interrupted = True
         print(f"Training interrupted at step {step}: returning the history of {len(history)} "
               f"completed steps; the models keep their current weights.")
+    finally:
+        bar.close()
+        history.seconds = time.perf_counter() - start
+    return history
+
+
+# --------------------------------------------------------------------------- language models
+#
+# An autoregressive model factorises p(x₁…xₙ) = Π p(xᵢ | x₍<ᵢ₎); its loss is the mean
+# negative log-likelihood −log p(xᵢ | x₍<ᵢ₎) of every target token, in nats (a cross-entropy).
+# The model computes it: ``model(inputs, targets) -> (logits, loss)``, with targets of -1
+# skipped (padding). ``train_lm`` only feeds batches and steps the optimiser.
+
+
+@dataclass
+class LMTrainConfig:
+    steps: int = 2000  # optimiser updates
+    batch_size: int = 64
+    lr: float = 1e-3  # peak learning rate (AdamW)
+    weight_decay: float = 0.01  # on weight matrices and embeddings only, not on biases or LayerNorms
+    betas: tuple[float, float] = (0.9, 0.99)
+    warmup_steps: int = 100  # lr rises linearly from 0 over these steps ...
+    schedule: Literal["cosine", "constant"] = "cosine"  # ... then decays to min_lr_ratio·lr, or stays
+    min_lr_ratio: float = 0.1
+    grad_clip: float | None = 1.0  # clip the gradient's norm (None: never)
+    eval_every: int = 200  # validation loss every N steps, and at the end (0: only at the end)
+    progress: bool = True  # show a tqdm progress bar
+    seed: int | None = None  # seeds the batch sampling; None: the global RNG
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"LMTrainConfig.{name} must be a positive int, got {value!r}.")
+        if self.schedule not in ("cosine", "constant"):
+            raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}.")
+        if self.warmup_steps < 0 or self.eval_every < 0:
+            raise ValueError("warmup_steps and eval_every must be ≥ 0.")
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate of update number ``step`` (1-based): linear warm-up, then cosine decay."""
+        if step <= self.warmup_steps:
+            return self.lr * step / self.warmup_steps
+        if self.schedule == "constant":
+            return self.lr
+        progress = (step - self.warmup_steps) / max(1, self.steps - self.warmup_steps)  # 0 → 1
+        floor = self.min_lr_ratio * self.lr
+        return floor + (self.lr - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+@dataclass
+class LMHistory:
+    """Training loss per step (nats per token), and the validation loss where it was measured."""
+
+    step: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    val_step: list[int] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    interrupted: bool = False
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The curves as plain lists (for checkpoint metadata or JSON)."""
+        return {k: getattr(self, k) for k in ("step", "loss", "lr", "val_step", "val_loss", "seconds", "interrupted")}
+
+
+def _check_pairs(data: Any, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    ok = isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data)
+    if not ok or data[0].shape != data[1].shape or data[0].ndim != 2 or len(data[0]) == 0:
+        got = tuple(tuple(t.shape) for t in data) if ok else type(data).__name__
+        raise ValueError(
+            f"{name} must be a pair (inputs, targets) of long tensors of the same shape (N, T), "
+            f"e.g. from gankit.text.lm_examples; got {got}."
+        )
+    return data[0].long(), data[1].long()
+
+
+@torch.no_grad()
+def evaluate_lm(
+    model: nn.Module, data: tuple[torch.Tensor, torch.Tensor], batch_size: int = 512,
+    device: torch.device | str | None = None,
+) -> float:
+    """Mean −log p(target | context) in nats over every target token of ``data`` (targets of
+    -1 skipped), in eval mode. Each token counts once, however the batches fall."""
+    x, y = _check_pairs(data, "data")
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
+        n = int((yb != -1).sum())
+        if n:
+            _, loss = model(xb, yb)  # mean over this batch's n targets
+            total += loss.item() * n
+            count += n
+    model.train(was_training)
+    if count == 0:
+        raise ValueError("data has no targets to score (every target is -1).")
+    return total / count
+
+
+def train_lm(
+    model: nn.Module,
+    data: tuple[torch.Tensor, torch.Tensor],
+    config: LMTrainConfig | None = None,
+    device: torch.device | str | None = None,
+    val_data: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> LMHistory:
+    """Train a language model on ``data = (inputs, targets)``, both (N, T) token ids.
+
+    ``model(inputs, targets)`` must return ``(logits, loss)`` (as gankit's GPT does). Each
+    step draws a random batch, takes one AdamW step with the scheduled learning rate and
+    records the loss; with ``val_data`` the validation loss is measured every
+    ``config.eval_every`` steps and at the end (:func:`evaluate_lm`).
+
+    Safety nets as in :func:`train_gan`: a NaN/inf loss raises :class:`TrainingDiverged`
+    (the bad update is not applied; the history is on the error), and a KeyboardInterrupt
+    returns the history so far with ``history.interrupted = True``.
+    """
+    cfg = config or LMTrainConfig()
+    x, y = _check_pairs(data, "data")
+    if val_data is not None:
+        _check_pairs(val_data, "val_data")
+    if device is None:
+        device = next(model.parameters()).device
+    device = torch.device(device)
+    model.to(device).train()
+    x, y = x.to(device), y.to(device)
+
+    # weight decay pulls weight matrices and embeddings towards 0; biases and LayerNorm gains keep theirs
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr, betas=cfg.betas,
+    )
+    rng = torch.Generator().manual_seed(cfg.seed) if cfg.seed is not None else None
+
+    history = LMHistory()
+    bar = tqdm(total=cfg.steps, desc="language model", disable=not cfg.progress, mininterval=0.5)
+    start = time.perf_counter()
+    step = 0
+    try:
+        for step in range(1, cfg.steps + 1):
+            # (1) a random batch of sequences
+            idx = torch.randint(len(x), (cfg.batch_size,), generator=rng).to(device)
+            # (2) the loss: mean −log p(next token | tokens so far), all positions at once
+            _, loss = model(x[idx], y[idx])
+            value = loss.item()
+            if not math.isfinite(value):
+                raise TrainingDiverged(
+                    f"The loss became {value} at step {step}; training stopped and the model keeps its "
+                    f"weights of step {step - 1}. Likely causes: a learning rate that is too high "
+                    f"(lr={cfg.lr}), or NaNs in the model's inputs. The history so far is on this "
+                    f"error's .history.",
+                    history,
+                )
+            # (3) one AdamW step at the scheduled learning rate
+            lr = cfg.lr_at(step)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+
+            # (4) record
+            history.step.append(step)
+            history.loss.append(value)
+            history.lr.append(lr)
+            if val_data is not None and (step == cfg.steps or (cfg.eval_every and step % cfg.eval_every == 0)):
+                history.val_step.append(step)
+                history.val_loss.append(evaluate_lm(model, val_data, device=device))  # back in train mode after
+                bar.set_postfix(loss=f"{value:.3f}", val=f"{history.val_loss[-1]:.3f}", refresh=False)
+            elif step % 50 == 0:
+                bar.set_postfix(loss=f"{value:.3f}", refresh=False)
+            bar.update(1)
+    except KeyboardInterrupt:
+        history.interrupted = True
+        print(f"Training interrupted at step {step}: returning the history of {len(history)} "
+              f"completed steps; the model keeps its current weights.")
     finally:
         bar.close()
         history.seconds = time.perf_counter() - start

@@ -19,6 +19,7 @@ __all__ = [
     "plot_losses",
     "image_grid",
     "show_images",
+    "plot_attention",
 ]
 
 Bounds = tuple[float, float, float, float]  # (xmin, xmax, ymin, ymax)
@@ -189,4 +190,36 @@ def show_images(images: torch.Tensor, nrow: int = 8, ax=None, title: str = "Imag
         ax.imshow(grid.permute(1, 2, 0).numpy())
     ax.set_title(title)
     ax.axis("off")
+    return ax
+
+
+def plot_attention(
+    weights: torch.Tensor,
+    queries: Sequence[str] | None = None,
+    keys: Sequence[str] | None = None,
+    ax=None,
+    title: str = "Attention weights",
+    colorbar: bool = True,
+):
+    """One attention map (T_q, T_k) as a heatmap: row i is how much position i (a query)
+    looks at each position j (a key); every row sums to 1. ``queries`` and ``keys`` label
+    the rows and columns, e.g. with the tokens."""
+    w = weights.detach().float().cpu()
+    if w.ndim != 2:
+        raise ValueError(f"weights must be one (queries, keys) map, got shape {tuple(w.shape)}; pick a layer, head and example.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(0.3 * w.shape[1] + 2, 0.3 * w.shape[0] + 1.5))
+    im = ax.imshow(w.numpy(), cmap="Blues", vmin=0, vmax=1)
+    for labels, set_ticks, set_labels, n in ((queries, ax.set_yticks, ax.set_yticklabels, w.shape[0]),
+                                              (keys, ax.set_xticks, ax.set_xticklabels, w.shape[1])):
+        if labels is not None:
+            if len(labels) != n:
+                raise ValueError(f"{len(labels)} labels for {n} rows/columns of the attention map.")
+            set_ticks(range(n))
+            set_labels(labels, fontsize=8)
+    ax.set_xlabel("key position j (looked at)")
+    ax.set_ylabel("query position i (looking)")
+    ax.set_title(title)
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="weight")
     return ax

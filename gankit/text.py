@@ -1,0 +1,307 @@
+"""Text data for the language-model lessons, all of which loads offline.
+
+Names (bundled in ``data/names/``, public-domain 1990 US Census lists as shipped in the
+PyPI package ``names`` 0.3.0; provenance and checksums in data/README.md):
+
+* ``female``   — 4,275 female first names;
+* ``male``     — 1,219 male first names;
+* ``first``    — both lists together, each name once (5,163 names: 331 are on both lists);
+* ``surnames`` — 88,799 surnames.
+
+``load_names(which, split)`` returns one of them as lower-case strings, split into
+train / val / test (80 / 10 / 10 by default) with a fixed seed, so every lesson and every
+student measures on the same test names.
+
+Any text file works too: ``load_text_file(path)`` reads one item per line (through
+:func:`gankit.data.load_text_lines`), or, with ``chunk_length=N``, cuts a running text into
+pieces of N characters.
+
+``CharVocab`` turns strings into token ids and back — one token per character, plus an
+*end* token (shown as ".") that marks where a name stops — ``lm_examples`` makes the
+(input, target) pairs a character-level model is trained on, and ``sample_texts`` asks a
+trained model for new ones.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+
+from gankit.data import DATA_DIR, DatasetError, load_text_lines, sha256_of
+
+__all__ = [
+    "NAMES_DIR",
+    "NAME_LISTS",
+    "load_names",
+    "load_text_file",
+    "split_items",
+    "CharVocab",
+    "lm_examples",
+    "IGNORE_INDEX",
+    "sample_texts",
+]
+
+NAMES_DIR = DATA_DIR / "names"
+# list name → (file, sha256); the files are written by scripts/make_names.py
+_NAME_FILES = {
+    "female": ("female.txt", "9067937d9acdafb6c92683ce343dff785db5224b40df05723964adb3d41055ae"),
+    "male": ("male.txt", "cc68490c2ef895961f568833130f90f43a41f0a4fffb1990d84bbadd0b405c63"),
+    "surnames": ("surnames.txt", "4ec7babc98a4ed0347b97fe26d7df34520c577c4e587abf8924e8ddd6939a01d"),
+}
+NAME_LISTS = {
+    "female": "4,275 female first names (US Census 1990)",
+    "male": "1,219 male first names (US Census 1990)",
+    "first": "female and male first names together, each once (5,163)",
+    "surnames": "88,799 surnames (US Census 1990)",
+}
+SPLITS = ("train", "val", "test", "all")
+IGNORE_INDEX = -1  # a target that the loss skips (padding after a name ends)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _read_name_file(which: str) -> list[str]:
+    filename, expected_sha = _NAME_FILES[which]
+    path = NAMES_DIR / filename
+    if not path.exists():
+        raise DatasetError(
+            f"The bundled name list {path} is missing. It is part of the repository; restore it "
+            f"with `git checkout -- data/names`, or rebuild it with scripts/make_names.py "
+            f"(see data/README.md)."
+        )
+    if sha256_of(path) != expected_sha:
+        raise DatasetError(
+            f"{path} does not match its recorded sha256 (the file is damaged or was edited). "
+            f"Restore it with `git checkout -- data/names`, or rebuild it with scripts/make_names.py."
+        )
+    return path.read_text(encoding="ascii").split()
+
+
+def split_items(
+    items: Sequence[str], fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), seed: int = 0
+) -> dict[str, list[str]]:
+    """Shuffle ``items`` with ``seed`` and cut them into {"train", "val", "test"} by ``fractions``.
+
+    The same items, fractions and seed always give the same split. Each part keeps at least
+    one item when there are at least three items.
+    """
+    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
+        raise ValueError(f"fractions must be three non-negative numbers (train, val, test) adding up to 1, got {fractions}.")
+    if len(items) == 0:
+        raise ValueError("Nothing to split: the list of items is empty.")
+    shuffled = list(items)
+    random.Random(seed).shuffle(shuffled)
+    n = len(shuffled)
+    n_val, n_test = round(fractions[1] * n), round(fractions[2] * n)
+    if n >= 3:  # keep every asked-for part non-empty
+        n_val, n_test = max(n_val, fractions[1] > 0), max(n_test, fractions[2] > 0)
+    n_train = n - n_val - n_test
+    return {
+        "train": shuffled[:n_train],
+        "val": shuffled[n_train:n_train + n_val],
+        "test": shuffled[n_train + n_val:],
+    }
+
+
+def load_names(
+    which: str = "first",
+    split: str = "train",
+    seed: int = 0,
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+) -> list[str]:
+    """Names from the bundled census lists, lower case: one of ``NAME_LISTS`` and one of
+    "train", "val", "test" or "all" (the whole list, in census order: most frequent first).
+
+    The split is a shuffle with ``seed`` cut by ``fractions``; the default is what the
+    lessons use and report their test losses on.
+    """
+    if which not in NAME_LISTS:
+        known = "\n".join(f"  {k:<9} {v}" for k, v in NAME_LISTS.items())
+        raise DatasetError(f"No name list called {which!r}. The lists are:\n{known}")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}.")
+    if which == "first":
+        names = list(dict.fromkeys(_read_name_file("female") + _read_name_file("male")))  # each once, in order
+    else:
+        names = _read_name_file(which)
+    if split == "all":
+        return names
+    return split_items(names, fractions, seed)[split]
+
+
+def load_text_file(
+    path: str | Path, chunk_length: int | None = None, encoding: str = "utf-8"
+) -> list[str]:
+    """The items of a text file an instructor points at.
+
+    By default one item per non-empty line, for lists such as names, words or short
+    phrases (this is :func:`gankit.data.load_text_lines`). With ``chunk_length=N``, the
+    whole text is cut into consecutive pieces of N characters (the last, shorter piece is
+    dropped), for a running text such as a book. An empty file is an error rather than an
+    empty data set.
+    """
+    if chunk_length is None:
+        return load_text_lines(path, encoding=encoding)
+    if not isinstance(chunk_length, int) or isinstance(chunk_length, bool) or chunk_length < 1:
+        raise ValueError(f"chunk_length must be a positive int, got {chunk_length!r}.")
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"No text file at {path}. Check the path (a relative path starts in the notebook's folder).")
+    try:
+        text = path.read_text(encoding=encoding).lstrip("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path} is not {encoding} text ({exc}); save it as UTF-8 or pass encoding=...") from None
+    items = [text[i:i + chunk_length] for i in range(0, len(text) - chunk_length + 1, chunk_length)]
+    if not items:
+        raise DatasetError(f"{path} has fewer than {chunk_length} characters: there is nothing to train on.")
+    return items
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+@dataclass(frozen=True)
+class CharVocab:
+    """One token per character, plus (unless ``end`` is None) an end token with id 0.
+
+    ``chars`` are the characters in id order; the end token is shown as ``end`` (".") when
+    decoding. A character model writes a name one token at a time and stops by writing
+    the end token; starting from the end token means "a new name begins".
+    """
+
+    chars: tuple[str, ...]
+    end: str | None = "."
+
+    def __post_init__(self) -> None:
+        if len(set(self.chars)) != len(self.chars):
+            raise ValueError("CharVocab: a character is listed twice.")
+        if self.end is not None and self.end in self.chars:
+            raise ValueError(
+                f"The end token {self.end!r} also occurs in the text; choose another end "
+                f"character, e.g. CharVocab.from_texts(texts, end='|'), or end=None for running text."
+            )
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str], end: str | None = ".") -> "CharVocab":
+        """The vocabulary of every character in ``texts`` (sorted), plus the end token."""
+        chars = sorted(set("".join(texts)))
+        if not chars:
+            raise ValueError("Cannot build a vocabulary from no text: the texts are empty.")
+        return cls(tuple(chars), end)
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        """What each id stands for: the end token first (if any), then the characters."""
+        return ((self.end,) if self.end is not None else ()) + self.chars
+
+    @property
+    def end_id(self) -> int:
+        if self.end is None:
+            raise ValueError("This vocabulary has no end token (it was built with end=None).")
+        return 0
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text``; characters outside the vocabulary are an error."""
+        index = self._index
+        unknown = sorted({c for c in text if c not in index})
+        if unknown:
+            raise ValueError(
+                f"{text!r} contains characters outside the vocabulary: {''.join(unknown)!r}. "
+                f"The model knows only {''.join(self.chars)!r}"
+                + (f" (plus the end token {self.end!r})." if self.end is not None else ".")
+            )
+        return [index[c] for c in text]
+
+    def decode(self, ids: Iterable[int] | torch.Tensor, stop_at_end: bool = True) -> str:
+        """The text of token ids; by default it stops at the first end token."""
+        if isinstance(ids, torch.Tensor):
+            ids = ids.tolist()
+        out = []
+        for i in ids:
+            if not 0 <= i < len(self):
+                raise ValueError(f"Token id {i} is outside the vocabulary (0 to {len(self) - 1}).")
+            if stop_at_end and self.end is not None and i == 0:
+                break
+            out.append(self.tokens[i])
+        return "".join(out)
+
+    @property
+    def _index(self) -> dict[str, int]:
+        return {c: i for i, c in enumerate(self.tokens)}
+
+
+def lm_examples(items: Sequence[str], vocab: CharVocab, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training pairs (inputs, targets) for a character model, each (N, block_size) long.
+
+    For the name "emma" with block_size 8 (. is the end token, _ a target the loss skips):
+
+        input   . e m m a . . .
+        target  e m m a . _ _ _
+
+    At every position the target is the next character, so one pass trains all the
+    predictions p(e | .), p(m | .e), ..., p(. | .emma) at once. Names longer than
+    ``block_size - 1`` characters are an error, not silently cut.
+    """
+    if vocab.end is None:
+        raise ValueError("lm_examples needs a vocabulary with an end token (CharVocab(..., end='.')).")
+    if not items:
+        raise ValueError("No items to make examples from.")
+    longest = max(items, key=len)
+    if len(longest) + 1 > block_size:
+        raise ValueError(
+            f"{longest!r} has {len(longest)} characters, which with the end token needs "
+            f"block_size ≥ {len(longest) + 1}; got block_size={block_size}."
+        )
+    x = torch.full((len(items), block_size), vocab.end_id, dtype=torch.long)
+    y = torch.full((len(items), block_size), IGNORE_INDEX, dtype=torch.long)
+    for row, item in enumerate(items):
+        ids = vocab.encode(item)
+        n = len(ids)
+        x[row, 1:n + 1] = torch.tensor(ids, dtype=torch.long)  # . e m m a
+        y[row, :n] = torch.tensor(ids, dtype=torch.long)  # e m m a
+        y[row, n] = vocab.end_id  # then the end token
+    return x, y
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+def sample_texts(
+    model: torch.nn.Module,
+    vocab: CharVocab,
+    n: int,
+    prompt: str = "",
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> list[str]:
+    """``n`` new texts (names) from a character model, each begun with ``prompt``.
+
+    Every text starts from the end token ("a new name begins") followed by the prompt's
+    characters; the model then writes until it produces the end token or fills its
+    context. Sampling settings as in :meth:`gankit.models.GPT.generate` (``temperature=0``
+    is greedy, so all n texts are the same). A prompt with characters the model never saw,
+    or longer than its context, is an error that says so.
+    """
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n (the number of texts) must be a positive int, got {n!r}.")
+    block_size = model.config.block_size
+    start = [vocab.end_id] + vocab.encode(prompt)  # raises for unknown characters
+    if len(start) >= block_size:
+        raise ValueError(
+            f"The prompt {prompt!r} has {len(prompt)} characters; with the start token that leaves no "
+            f"room in the model's context of {block_size} tokens. Use at most {block_size - 2} characters."
+        )
+    idx = torch.tensor([start] * n, dtype=torch.long)  # (n, len(start))
+    out = model.generate(idx, block_size - len(start), temperature=temperature, top_k=top_k, top_p=top_p,
+                         generator=generator)  # (n, block_size)
+    return [prompt + vocab.decode(row[len(start):]) for row in out.cpu()]
