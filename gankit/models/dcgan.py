@@ -32,6 +32,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from gankit.models.gan import NoiseSampler
+
 __all__ = [
     "DCGANGeneratorConfig",
     "DCGANGenerator",
@@ -89,7 +91,7 @@ class DCGANGeneratorConfig:
     channels: int = 1  # 1 for grey-level digits
 
 
-class DCGANGenerator(nn.Module):
+class DCGANGenerator(NoiseSampler, nn.Module):
     """G(z): noise (B, latent_dim) → images (B, channels, 28, 28) in [-1, 1].
 
     project z → (2w, 7, 7) → transposed conv → (w, 14, 14) → transposed conv → (1, 28, 28).
@@ -127,13 +129,6 @@ class DCGANGenerator(nn.Module):
                 f"Draw it with G.sample_noise(batch)."
             )
         return self.upsample(self.project(z))  # (B, 1, 28, 28)
-
-    def sample_noise(self, n: int, device: torch.device | str | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """z ~ N(0, I), shape (n, latent_dim), on ``device`` (default: where the model is)."""
-        if device is None:
-            device = next(self.parameters()).device
-        z = torch.randn(n, self.config.latent_dim, generator=generator)
-        return z.to(device)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -16,7 +16,19 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ["MLPGeneratorConfig", "MLPGenerator", "MLPDiscriminatorConfig", "MLPDiscriminator"]
+__all__ = ["NoiseSampler", "MLPGeneratorConfig", "MLPGenerator", "MLPDiscriminatorConfig", "MLPDiscriminator"]
+
+
+class NoiseSampler:
+    """What every gankit generator shares: drawing its input noise z ~ N(0, I).
+    Mixed into a generator whose ``config`` has a ``latent_dim``."""
+
+    def sample_noise(self, n: int, device: torch.device | str | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z ~ N(0, I), shape (n, latent_dim), on ``device`` (default: where the model is)."""
+        if device is None:
+            device = next(self.parameters()).device
+        z = torch.randn(n, self.config.latent_dim, generator=generator)
+        return z.to(device)
 
 
 def _mlp(in_dim: int, hidden_dim: int, n_hidden: int, out_dim: int, slope: float) -> nn.Sequential:
@@ -46,7 +58,7 @@ class MLPGeneratorConfig:
     leaky_slope: float = 0.2
 
 
-class MLPGenerator(nn.Module):
+class MLPGenerator(NoiseSampler, nn.Module):
     """G(z): noise (B, latent_dim) → points (B, data_dim). The last layer is linear, so
     G can put points anywhere in the plane."""
 
@@ -64,13 +76,6 @@ class MLPGenerator(nn.Module):
                 f"MLPGenerator expects noise of shape (batch, {self.config.latent_dim}), got {tuple(z.shape)}."
             )
         return self.net(z)  # (B, data_dim)
-
-    def sample_noise(self, n: int, device: torch.device | str | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """z ~ N(0, I), shape (n, latent_dim), on ``device`` (default: where the model is)."""
-        if device is None:
-            device = next(self.parameters()).device
-        z = torch.randn(n, self.config.latent_dim, generator=generator)
-        return z.to(device)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
