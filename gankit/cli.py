@@ -4,6 +4,7 @@
     gankit lessons   list the lessons with their title and expected CPU time
     gankit run       run lessons headless with parameter overrides (-p NAME VALUE) into build/
     gankit student   write student versions (solution cells replaced by stubs) into build/student/
+    gankit train     reproduce a bundled checkpoint from its recipe (see gankit.recipes)
 """
 
 from __future__ import annotations
@@ -180,6 +181,39 @@ def student(args: argparse.Namespace) -> int:
     return 0
 
 
+def train(args: argparse.Namespace) -> int:
+    from gankit.recipes import REPO_ROOT, find_recipes, get_recipe
+    from gankit.runner import parse_value
+
+    if args.list or not args.recipe:
+        recipes = find_recipes()
+        if not recipes:
+            print("No recipes.")
+            return 1
+        width = max(len(n) for n in recipes)
+        for name, recipe in recipes.items():
+            params = ", ".join(f"{k}={v!r}" for k, v in recipe.PARAMS.items())
+            print(f"{name:<{width}}  {recipe.DESCRIPTION}\n{'':<{width}}  writes {recipe.DEFAULT_OUT}; parameters: {params}")
+        return 0 if args.list else 2
+    try:
+        recipe = get_recipe(args.recipe)
+        params = {name: parse_value(value) for name, value in args.parameter}
+        unknown = sorted(set(params) - set(recipe.PARAMS))
+        if unknown:
+            raise KeyError(f"recipe {recipe.NAME!r} has no parameter {', '.join(unknown)}; "
+                           f"its parameters: {', '.join(recipe.PARAMS)}.")
+    except KeyError as exc:
+        print(f"gankit train: {exc.args[0]}", file=sys.stderr)
+        return 2
+    out = args.out or (REPO_ROOT / recipe.DEFAULT_OUT)
+    print(f"training recipe {recipe.NAME} (seed {args.seed}) -> {_shown(out)}", flush=True)
+    figures = recipe.train(Path(out), seed=args.seed, progress=not args.quiet, **params)
+    for name, value in figures.items():
+        print(f"  {name}: {value:.4g}" if isinstance(value, float) else f"  {name}: {value}")
+    print(f"wrote {_shown(out)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gankit", description="gankit, a Jupyter teaching kit for generative models.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -209,6 +243,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="lesson notebook files, or lesson numbers such as 01 (default: every lesson)")
     p.add_argument("--out", type=Path, default=Path("build/student"), help="output folder (default: build/student/)")
     p.set_defaults(func=student)
+    p = sub.add_parser("train", help="reproduce a bundled checkpoint from its recipe (gankit train --list)",
+                       description="Train one of the recipes behind data/checkpoints/ with the same code as the "
+                                   "lessons, and write its checkpoint (by default over the bundled one).")
+    p.add_argument("recipe", nargs="?", help="recipe name (see --list)")
+    p.add_argument("--list", action="store_true", help="list the recipes and exit")
+    p.add_argument("--out", type=Path, default=None, help="checkpoint file to write (default: the recipe's file "
+                                                          "under data/checkpoints/)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0, the one the bundled file used)")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="override a recipe parameter (repeat for several)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=train)
     return parser
 
 
