@@ -166,7 +166,8 @@ def test_train_gan_smoke(ring_data):
     assert not same(params(G), g0)
     assert not same(params(D), d0)
     d = history.as_dict()
-    assert set(d) == {"step", "d_loss", "g_loss", "d_real", "d_fake", "seconds", "interrupted"}
+    assert set(d) == {"step", "d_loss", "g_loss", "d_real", "d_fake", "extras", "seconds", "interrupted"}
+    assert d["extras"] == {}  # the standard GAN records nothing extra
 
 
 def test_train_gan_no_snapshots_by_default(ring_data):
