@@ -581,6 +581,9 @@ def train_lm(
     # weight decay pulls weight matrices and embeddings towards 0; biases and LayerNorm gains keep theirs
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    if not decay and not no_decay:  # frozen parameters (requires_grad=False) are left out of the optimiser
+        raise ValueError("The model has no trainable parameters: every one has requires_grad=False. "
+                         "Unfreeze the part to train (p.requires_grad_(True)) before calling train_lm.")
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
         lr=cfg.lr, betas=cfg.betas,
@@ -660,6 +663,7 @@ class VAETrainConfig:
     eval_every: int = 0  # with val_data: validation −ELBO every N steps, and at the end (0: only at the end)
     keep_best: bool = True  # with val_data: end with the weights of the best validation −ELBO (early stopping)
     patience: int = 0  # with val_data: stop after this many evaluations without improvement (0: never)
+    ema: float = 0.0  # > 0: validate and end with an exponential moving average of the weights (e.g. 0.999)
     progress: bool = True  # show a tqdm progress bar
     seed: int | None = None  # seeds the batch order; None: the global RNG (z is always drawn from the global RNG)
 
@@ -672,6 +676,8 @@ class VAETrainConfig:
             raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}.")
         if self.warmup_steps < 0 or self.eval_every < 0 or self.patience < 0:
             raise ValueError("warmup_steps, eval_every and patience must be ≥ 0.")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema must be in [0, 1) (0: off; 0.999 averages over about 1,000 steps), got {self.ema}.")
 
     def lr_at(self, step: int) -> float:
         """The learning rate of update number ``step`` (1-based), see :func:`scheduled_lr`."""
@@ -796,6 +802,11 @@ def train_vae(
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     rng = torch.Generator().manual_seed(cfg.seed) if cfg.seed is not None else None
     batches = _epoch_batches(len(x), cfg.batch_size, rng)
+    # the averaged weights: θ̄ ← ema·θ̄ + (1 − ema)·θ after every step (Polyak averaging); a
+    # smoother estimate than the last noisy step, validated and kept in its place
+    averaged = (torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(cfg.ema))
+                if cfg.ema else None)
+    judged = averaged.module if averaged is not None else model  # the weights validation measures
 
     history = VAEHistory()
     best_val, best_state, since_best = math.inf, None, 0
@@ -822,6 +833,8 @@ def train_vae(
             if cfg.grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
+            if averaged is not None:
+                averaged.update_parameters(model)
 
             # (4) record; validate, and keep the best weights so far
             history.step.append(step)
@@ -831,14 +844,14 @@ def train_vae(
             history.lr.append(lr)
             bar.update(1)
             if val_data is not None and (step == cfg.steps or (cfg.eval_every and step % cfg.eval_every == 0)):
-                val = evaluate_vae(model, val_data, device=device)["nelbo"]  # back in train mode after
+                val = evaluate_vae(judged, val_data, device=device)["nelbo"]  # back in train mode after
                 history.val_step.append(step)
                 history.val_nelbo.append(val)
                 bar.set_postfix(loss=f"{value:.2f}", val=f"{val:.2f}", refresh=False)
                 if val < best_val:
                     best_val, since_best, history.best_step = val, 0, step
                     if cfg.keep_best:
-                        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                        best_state = {k: v.detach().clone() for k, v in judged.state_dict().items()}
                 else:
                     since_best += 1
                     if cfg.patience and since_best >= cfg.patience:
@@ -856,5 +869,7 @@ def train_vae(
             model.load_state_dict(best_state)
         else:
             history.best_step = 0
+            if averaged is not None and not history.interrupted:
+                model.load_state_dict(averaged.module.state_dict())
         history.seconds = time.perf_counter() - start
     return history

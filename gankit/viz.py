@@ -20,6 +20,10 @@ __all__ = [
     "image_grid",
     "show_images",
     "plot_attention",
+    "plot_vae_history",
+    "plot_latent_scatter",
+    "latent_grid",
+    "plot_latent_grid",
 ]
 
 Bounds = tuple[float, float, float, float]  # (xmin, xmax, ymin, ymax)
@@ -222,4 +226,78 @@ def plot_attention(
     ax.set_title(title)
     if colorbar:
         ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="weight")
+    return ax
+
+
+# --------------------------------------------------------------------------- variational autoencoders
+
+
+def plot_vae_history(history, ax=None, smooth: int = 25, title: str = "Training the VAE"):
+    """The VAE's loss per step and its two terms, −log p(x|z) and KL (moving averages over
+    ``smooth`` steps), from a :class:`gankit.train.VAEHistory`, in nats per image; the
+    validation −ELBO as dots where it was measured."""
+    if len(history) == 0:
+        raise ValueError("The history is empty: nothing was trained yet.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.5))
+    offset = min(smooth, len(history)) // 2 if smooth > 1 and len(history) >= smooth else 0
+    for key, label in (("loss", "loss (−ELBO at β = 1)"), ("recon", "reconstruction −log p(x|z)"), ("kl", "KL(q(z|x) ‖ p(z))")):
+        ys = _smooth(getattr(history, key), smooth)
+        ax.plot(history.step[offset: offset + len(ys)], ys, label=label)
+    if history.val_step:
+        ax.plot(history.val_step, history.val_nelbo, "o", color="black", label="validation −ELBO")
+    ax.set_xlabel("step")
+    ax.set_ylabel("nats per image")
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_latent_scatter(codes: torch.Tensor, labels: torch.Tensor, ax=None, title: str = "Latent codes",
+                        xlabel: str = "z₁", ylabel: str = "z₂", size: float = 6.0):
+    """2-D codes (N, 2) as points coloured by their label (a digit, 0–9), with a legend."""
+    if codes.ndim != 2 or codes.shape[1] != 2:
+        raise ValueError(f"codes must have shape (N, 2); project them first (PCA, t-SNE), got {tuple(codes.shape)}.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(size, size))
+    codes, labels = codes.detach().cpu(), labels.detach().cpu()
+    cmap = plt.get_cmap("tab10")
+    for c in sorted(set(labels.tolist())):
+        mask = labels == c
+        ax.scatter(codes[mask, 0], codes[mask, 1], s=6, color=cmap(c % 10), label=str(c), alpha=0.7)
+    ax.legend(title="digit", markerscale=2.5, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    return ax
+
+
+def latent_grid(model: nn.Module, n: int = 15, extent: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode an n×n grid of codes covering a 2-D latent plane: returns (images (n·n, C, H, W),
+    the codes (n·n, 2)). The grid is even in *probability* under the prior N(0, I): its
+    coordinates are the normal quantiles Φ⁻¹(p) for p evenly spaced in the central
+    ``extent`` of [0, 1], so every cell holds about the same prior mass. Row 0 is the top
+    (largest z₂), as in a plot."""
+    if model.config.latent_dim != 2:
+        raise ValueError(f"latent_grid needs a model with latent_dim = 2, got {model.config.latent_dim}.")
+    p = torch.linspace((1 - extent) / 2, (1 + extent) / 2, n)
+    q = torch.distributions.Normal(0.0, 1.0).icdf(p)  # (n,) normal quantiles
+    z2, z1 = torch.meshgrid(q.flip(0), q, indexing="ij")
+    codes = torch.stack([z1.flatten(), z2.flatten()], dim=1)  # (n·n, 2)
+    return model.decode_image(codes), codes
+
+
+def plot_latent_grid(model: nn.Module, n: int = 15, extent: float = 0.95, ax=None,
+                     title: str = "Decoded grid over the latent plane"):
+    """Show :func:`latent_grid` as one image, axes labelled with the codes' range."""
+    images, codes = latent_grid(model, n, extent)
+    grid = image_grid(images, nrow=n, padding=0)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 7))
+    lo, hi = float(codes.min()), float(codes.max())
+    ax.imshow(grid[0].numpy(), cmap="gray", vmin=0, vmax=1, extent=(lo, hi, lo, hi))
+    ax.set_xlabel("z₁ (normal quantiles)")
+    ax.set_ylabel("z₂ (normal quantiles)")
+    ax.set_title(title)
     return ax

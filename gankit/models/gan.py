@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-__all__ = ["NoiseSampler", "MLPGeneratorConfig", "MLPGenerator", "MLPDiscriminatorConfig", "MLPDiscriminator"]
+__all__ = ["NoiseSampler", "MLPGeneratorConfig", "MLPGenerator", "MLPDiscriminatorConfig", "MLPDiscriminator", "MLPStack"]
 
 
 class NoiseSampler:
@@ -123,3 +123,59 @@ class MLPDiscriminator(nn.Module):
         p = torch.sigmoid(self(x.to(device))).cpu()
         self.train(was_training)
         return p
+
+
+class MLPStack(NoiseSampler, nn.Module):
+    """K MLP generators (or K discriminators) of one shape, trained side by side as one module.
+
+    Row i of every batch belongs to member i mod K: ``forward`` sends each row through its own
+    member's weights (stacked into (K, in, out) tensors, one batched matmul per layer) and
+    puts the rows back in order. Every loss in :mod:`gankit.train` is a mean over rows and
+    WGAN-GP's interpolation weight and gradient norm are per row, so training a stack of
+    generators against a stack of discriminators with batch size K·B is K independent GANs,
+    each with batch size B (Adam's update does not depend on the loss's 1/K scale) — at a
+    fraction of the cost of K runs one after another, because small MLPs leave a CPU idle.
+
+    Only for training: :meth:`unstack` returns ordinary :class:`MLPGenerator` /
+    :class:`MLPDiscriminator` models with the trained weights, to sample, plot and save.
+    """
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        if not members or any(type(m) is not type(members[0]) or m.config != members[0].config for m in members):
+            raise ValueError("MLPStack needs a non-empty list of models of one class with equal configs, "
+                             "e.g. [MLPGenerator(cfg) for seed in seeds].")
+        if not isinstance(members[0], (MLPGenerator, MLPDiscriminator)):
+            raise ValueError(f"MLPStack stacks MLPGenerator or MLPDiscriminator models, got {type(members[0]).__name__}.")
+        self.member_class, self.config, self.k = type(members[0]), members[0].config, len(members)
+        layers = [[layer for layer in m.net if isinstance(layer, nn.Linear)] for m in members]
+        self.weights = nn.ParameterList(  # layer j: (K, in, out)
+            nn.Parameter(torch.stack([ls[j].weight.detach().t() for ls in layers])) for j in range(len(layers[0])))
+        self.biases = nn.ParameterList(  # layer j: (K, 1, out)
+            nn.Parameter(torch.stack([ls[j].bias.detach() for ls in layers])[:, None, :]) for j in range(len(layers[0])))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        in_dim = self.weights[0].shape[1]
+        if x.ndim != 2 or x.shape[1] != in_dim or x.shape[0] % self.k:
+            raise ValueError(f"MLPStack of {self.k} expects a batch (B, {in_dim}) with B a multiple of {self.k} "
+                             f"(row i goes to member i mod {self.k}), got {tuple(x.shape)}.")
+        h = x.reshape(-1, self.k, in_dim).transpose(0, 1)  # (K, B/K, in): member k's rows k, k+K, ...
+        for j, (w, b) in enumerate(zip(self.weights, self.biases)):
+            h = torch.baddbmm(b, h, w)  # (K, B/K, out)
+            if j < len(self.weights) - 1:
+                h = nn.functional.leaky_relu(h, self.config.leaky_slope)
+        out = h.transpose(0, 1).reshape(x.shape[0], -1)  # back to row order: (B, out)
+        return out if self.member_class is MLPGenerator else out.squeeze(1)
+
+    def unstack(self) -> list[nn.Module]:
+        """The K members as ordinary models (on the CPU) holding the trained weights."""
+        members = []
+        for k in range(self.k):
+            model = self.member_class(self.config)
+            with torch.no_grad():
+                linears = [layer for layer in model.net if isinstance(layer, nn.Linear)]
+                for layer, w, b in zip(linears, self.weights, self.biases):
+                    layer.weight.copy_(w[k].t())
+                    layer.bias.copy_(b[k, 0])
+            members.append(model)
+        return members

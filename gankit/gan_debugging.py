@@ -1,0 +1,536 @@
+"""Lesson 05: debugging a broken GAN training loop.
+
+The lesson takes a GAN training script written the way many tutorials write it — with
+the classic mistakes in it — and fixes it one symptom at a time. The script is split into
+small pieces, and each piece has a check here that *runs* the student's version on a
+tiny problem with a known answer and says which mistake it sees:
+
+=========================  =====================================================  ==========================
+piece                      the mistake                                            check
+=========================  =====================================================  ==========================
+``make_optimizers(G, D)``  optimisers built from the model *classes*              :func:`check_optimizers`
+``criterion``              ``BCELoss`` on a discriminator that returns logits     :func:`check_criterion`
+``d_step(gan, real, fake)``  fake batch not detached: D's loss reaches G          :func:`check_d_step`
+``update(opt, loss)``      ``zero_grad()`` after ``backward()``                   :func:`check_update`
+``g_step(gan, fake)``      G's loss steps D's optimiser                           :func:`check_g_step`
+``real_batch(data, n)``    random noise passed off as the real batch             :func:`check_real_batch`
+an image generator         a last layer that cannot be reshaped into the image    :func:`check_image_generator`
+=========================  =====================================================  ==========================
+
+The checks look at behaviour, not at source code: which weights changed after one step,
+whether a gradient arrived where it should (and nowhere else), the loss value against
+a hand computation, the shape of what comes out.
+
+:func:`show_error` runs a piece of the buggy script and prints the error it raises (the
+lines of your code it went through, and the message) instead of stopping the notebook;
+:func:`show_run` draws what a short training run did.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gankit.checks import CheckFailed
+from gankit.models.gan import MLPDiscriminator, MLPDiscriminatorConfig, MLPGenerator, MLPGeneratorConfig
+
+__all__ = [
+    "GANParts",
+    "show_error",
+    "show_run",
+    "check_optimizers",
+    "check_criterion",
+    "check_d_step",
+    "check_update",
+    "check_g_step",
+    "check_real_batch",
+    "check_image_generator",
+]
+
+
+@dataclass
+class GANParts:
+    """Everything one training step needs: the two players, their optimisers and the loss
+    function ``criterion(logits, targets)``."""
+
+    G: nn.Module
+    D: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+# --------------------------------------------------------------------------- seeing symptoms
+
+_TORCH_DIR = str(Path(torch.__file__).parent)
+
+
+def show_error(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Exception | None:
+    """Call ``fn(*args, **kwargs)``; if it raises, print where (the frames outside PyTorch's
+    own code, most recent last) and the error message, and return the exception instead of
+    stopping the notebook. Returns None (and says so) when nothing was raised."""
+    try:
+        fn(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 — showing any error is the point
+        frames = traceback.extract_tb(exc.__traceback__)[1:]  # [0] is this function
+        print("Traceback (most recent call last), PyTorch's internals left out:")
+        for frame in frames:
+            if frame.filename.startswith(_TORCH_DIR):
+                continue
+            print(f"  in {frame.name}(), line {frame.lineno}:   {(frame.line or '').strip()}")
+        print(f"{type(exc).__name__}: {exc}")
+        return exc
+    print("No error: this piece runs.")
+    return None
+
+
+def show_run(gan: GANParts, history: Any, real: torch.Tensor, title: str,
+             bounds: tuple[float, float, float, float] = (-3.5, 3.5, -3.5, 3.5)):
+    """A short training run at a glance: the two losses per step, and where G's samples
+    were at the start (grey) and are now (orange), over D's belief (blue = real).
+
+    ``history`` is a :class:`gankit.train.History` whose first snapshot holds the samples
+    of step 0 and whose last holds those of the last step (same noise batch)."""
+    from gankit import viz  # matplotlib figures; imported here to keep this module light
+
+    start, end = history.snapshots[0]["samples"], history.snapshots[-1]["samples"]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    viz.plot_losses(history, ax=axes[0], smooth=10, title="Losses (moving average over 10 steps)")
+    axes[0].axhline(2 * math.log(2), color="gray", ls=":", lw=1, label="D's loss when it cannot tell, 2 log 2")
+    axes[0].legend(fontsize=8)
+    viz.plot_2d(real, end, gan.D, bounds=bounds, ax=axes[1], title="Samples: start (grey) and end (orange)")
+    axes[1].scatter(start[:, 0], start[:, 1], s=4, c="gray", alpha=0.5, label="G's samples at step 0")
+    axes[1].legend(loc="upper right", fontsize=8, markerscale=3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    moved = (end - start).norm(dim=1).mean().item()
+    print(f"{title}: after {len(history)} steps, G's samples moved {moved:.3f} on average from where they started; "
+          f"D's loss went {_mean(history.d_loss[:10]):.3f} -> {_mean(history.d_loss[-10:]):.3f} "
+          f"(first and last 10 steps).")
+    return fig
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / max(1, len(values))
+
+
+# --------------------------------------------------------------------------- helpers for the checks
+
+
+def _keeps_rng(check: Callable[..., None]) -> Callable[..., None]:
+    """Run a check without moving the global random number generator, so a notebook that
+    calls it draws the same numbers afterwards as one that does not."""
+
+    @functools.wraps(check)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        with torch.random.fork_rng(devices=[]):
+            return check(*args, **kwargs)
+
+    return wrapper
+
+
+def _not_written(name: str) -> CheckFailed:
+    return CheckFailed(f"{name} is not written yet: replace the `raise NotImplementedError` with your code.")
+
+
+def _small_gan(seed: int = 0, lr: float = 1e-3) -> GANParts:
+    """A tiny 2-D GAN with Adam optimisers and the right loss, always the same for a seed
+    (built without disturbing the notebook's random number stream)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        G = MLPGenerator(MLPGeneratorConfig(latent_dim=2, data_dim=2, hidden_dim=16, n_hidden=2))
+        D = MLPDiscriminator(MLPDiscriminatorConfig(data_dim=2, hidden_dim=16, n_hidden=2))
+    opt_g = torch.optim.Adam(G.parameters(), lr=lr, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), lr=lr, betas=(0.5, 0.999))
+    return GANParts(G, D, opt_g, opt_d, nn.BCEWithLogitsLoss())
+
+
+def _weights(model: nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def _changed(model: nn.Module, before: list[torch.Tensor]) -> bool:
+    return any(not torch.equal(p.detach(), b) for p, b in zip(model.parameters(), before))
+
+
+def _has_grad(model: nn.Module) -> bool:
+    return any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in model.parameters())
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return float(value.detach())
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    raise CheckFailed(f"{what} should return the loss as a number (loss.item()) or a one-element tensor, "
+                      f"got {type(value).__name__}: the loop records it to draw the loss curve.")
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-5)
+
+
+def _param_ids(opt: torch.optim.Optimizer) -> set[int]:
+    return {id(p) for group in opt.param_groups for p in group["params"]}
+
+
+# --------------------------------------------------------------------------- 1 · optimisers
+
+
+@_keeps_rng
+def check_optimizers(make_optimizers: Callable[[nn.Module, nn.Module, float], tuple]) -> None:
+    """``make_optimizers(G, D, lr)`` must return ``(opt_g, opt_d)``: an optimiser over the
+    parameters of the generator *instance* G and one over those of D, with learning rate lr."""
+    gan = _small_gan()
+    G, D = gan.G, gan.D
+    try:
+        out = make_optimizers(G, D, 3e-4)
+    except NotImplementedError:
+        raise _not_written("make_optimizers") from None
+    except TypeError as exc:
+        if "parameters()" in str(exc) and "self" in str(exc):
+            raise CheckFailed(
+                f"make_optimizers raised TypeError: {exc}. The optimiser was given the parameters of the "
+                f"model's *class* (e.g. MLPGenerator.parameters()): a class is only the blueprint and holds no "
+                f"weights. Give each optimiser the parameters of the model you built: G.parameters() and "
+                f"D.parameters()."
+            ) from exc
+        raise CheckFailed(f"make_optimizers raised TypeError: {exc}") from exc
+    except Exception as exc:
+        raise CheckFailed(f"make_optimizers raised {type(exc).__name__}: {exc}") from exc
+    if not (isinstance(out, (tuple, list)) and len(out) == 2
+            and all(isinstance(o, torch.optim.Optimizer) for o in out)):
+        raise CheckFailed(f"make_optimizers should return a pair (opt_g, opt_d) of torch optimisers, got {out!r}.")
+    opt_g, opt_d = out
+    ids_g, ids_d = {id(p) for p in G.parameters()}, {id(p) for p in D.parameters()}
+    if _param_ids(opt_g) == ids_d and _param_ids(opt_d) == ids_g:
+        raise CheckFailed("The two optimisers are swapped: return (opt_g, opt_d), G's first, in that order.")
+    for name, opt, ids, model in (("opt_g", opt_g, ids_g, "G"), ("opt_d", opt_d, ids_d, "D")):
+        if _param_ids(opt) != ids:
+            raise CheckFailed(f"{name} should hold exactly the parameters of {model} ({model}.parameters()): "
+                              f"it holds {len(_param_ids(opt) & ids)} of {model}'s {len(ids)} parameter tensors "
+                              f"and {len(_param_ids(opt) - ids)} others.")
+        lrs = {group["lr"] for group in opt.param_groups}
+        if lrs != {3e-4}:
+            raise CheckFailed(f"{name} has learning rate {sorted(lrs)}; use the lr argument (called with lr=3e-4).")
+    print("✓ make_optimizers: opt_g holds G's weights and opt_d holds D's, at the requested learning rate.")
+
+
+# --------------------------------------------------------------------------- 2 · the loss function
+
+
+@_keeps_rng
+def check_criterion(criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+    """``criterion(logits, targets)`` must be the binary cross-entropy of sigmoid(logits),
+    averaged over the batch: mean[softplus(a) − t·a], what ``nn.BCEWithLogitsLoss()`` computes."""
+    if criterion is Ellipsis:
+        raise _not_written("criterion")
+    logits = torch.tensor([-3.0, 0.5, 2.0, 40.0], requires_grad=True)  # D's raw outputs: any real number
+    targets = torch.tensor([0.0, 1.0, 1.0, 0.0])
+    a, t = logits.detach(), targets
+    expected = float((F.softplus(a) - t * a).mean())
+    try:
+        out = criterion(logits, targets)
+    except NotImplementedError:
+        raise _not_written("criterion") from None
+    except RuntimeError as exc:
+        if "between 0 and 1" in str(exc):
+            raise CheckFailed(
+                f"criterion raised RuntimeError: {exc}. nn.BCELoss expects probabilities in [0, 1], but D "
+                f"returns logits (here -3 and 40): D has no sigmoid at its end, on purpose. Use "
+                f"nn.BCEWithLogitsLoss(), which applies the sigmoid inside, in a numerically stable way."
+            ) from exc
+        raise CheckFailed(f"criterion raised RuntimeError: {exc}") from exc
+    except Exception as exc:
+        raise CheckFailed(f"criterion raised {type(exc).__name__}: {exc}") from exc
+    got = _number(out, "criterion")
+    if not _close(got, expected):
+        clamped = float(F.binary_cross_entropy(torch.sigmoid(a), t))  # log clamped at −100 by BCELoss
+        hints = {
+            "It looks like sigmoid followed by BCELoss: the right idea, but for a confident logit such as 40 "
+            "the sigmoid rounds to exactly 1.0, and BCELoss clamps log(1 − 1) = log 0 to −100 — a wrong loss "
+            "and a zero gradient. nn.BCEWithLogitsLoss() computes the same thing stably.": clamped,
+            "It looks like a sum over the batch: the loss should be the mean (BCEWithLogitsLoss's default).":
+                float((F.softplus(a) - t * a).sum()),
+            "The targets look flipped: real examples have target 1, generated ones 0.":
+                float((F.softplus(a) - (1 - t) * a).mean()),
+        }
+        hint = next((h for h, v in hints.items() if _close(got, v)),
+                    "Use nn.BCEWithLogitsLoss(): with logit a and target t it gives mean[log(1 + e^a) − t·a].")
+        raise CheckFailed(f"criterion(logits={a.tolist()}, targets={t.tolist()}) = {got:.4f}, expected "
+                          f"{expected:.4f}. {hint}")
+    if not isinstance(out, torch.Tensor) or not out.requires_grad:
+        raise CheckFailed("criterion's result does not carry a gradient: keep it a torch expression "
+                          "(no .item()), or D and G cannot learn from it.")
+    grad = torch.autograd.grad(out, logits)[0]
+    if not torch.allclose(grad, (torch.sigmoid(a) - t) / len(a), atol=1e-6):
+        raise CheckFailed("criterion's value is right but its gradient is not (expected (sigmoid(a) − t) / B): "
+                          "use nn.BCEWithLogitsLoss().")
+    print(f"✓ criterion works on logits: {got:.4f} on the test batch (by hand: mean[log(1 + e^a) − t·a] = "
+          f"{expected:.4f}), with the gradient (sigmoid(a) − t) / B.")
+
+
+# --------------------------------------------------------------------------- 3 · D's step
+
+
+@_keeps_rng
+def check_d_step(d_step: Callable[[GANParts, torch.Tensor, torch.Tensor], Any]) -> None:
+    """``d_step(gan, real, fake)`` must compute D's loss, criterion(D(real), 1) +
+    criterion(D(fake), 0) (or their average), on a *detached* fake batch, update D with it,
+    and return it. Checked: the loss value, that no gradient reached G, and that the graph
+    of ``fake = G(z)`` is still there for G's step afterwards."""
+    gan = _small_gan()
+    gen = torch.Generator().manual_seed(1)
+    real = torch.randn(32, 2, generator=gen) + 2.0
+    fake = gan.G(torch.randn(32, 2, generator=gen))  # attached to G's graph, as in the loop
+    with torch.no_grad():
+        lr_, lf = gan.D(real), gan.D(fake)
+        expected = float(F.binary_cross_entropy_with_logits(lr_, torch.ones_like(lr_))
+                          + F.binary_cross_entropy_with_logits(lf, torch.zeros_like(lf)))
+    try:
+        out = d_step(gan, real, fake)
+    except NotImplementedError:
+        raise _not_written("d_step") from None
+    except Exception as exc:
+        raise CheckFailed(f"d_step raised {type(exc).__name__}: {exc}") from exc
+    got = _number(out, "d_step")
+    if not (_close(got, expected) or _close(got, expected / 2)):
+        raise CheckFailed(f"d_step returned {got:.4f}; D's loss on the test batch is criterion(D(real), 1) + "
+                          f"criterion(D(fake), 0) = {expected:.4f} (or half of it, if you average the two): real "
+                          f"examples have target 1, generated ones 0.")
+    if _has_grad(gan.G):
+        raise CheckFailed(
+            "D's loss sent gradients into G's weights: D saw the fake batch still attached to G's graph. Give D "
+            "fake.detach() in d_step, so D's update does not touch G (and retain_graph=True is no fix: it hides "
+            "the error but still pushes D's gradients into G and runs a wasted backward pass through G)."
+        )
+    try:
+        gan.criterion(gan.D(fake), torch.ones(len(fake))).backward()  # what G's step does next
+    except RuntimeError as exc:
+        raise CheckFailed(
+            f"After d_step, G's step cannot backpropagate through fake any more ({exc.__class__.__name__}: "
+            f"{str(exc)[:80]}...): D's backward pass went through G's graph and freed it. Give D fake.detach()."
+        ) from exc
+    print(f"✓ d_step: D's loss {got:.4f} matches the hand computation, and it stops at fake.detach(): "
+          f"no gradient reached G, and G(z)'s graph is left for G's step.")
+
+
+# --------------------------------------------------------------------------- 4 · one optimiser update
+
+
+@_keeps_rng
+def check_update(update: Callable[[torch.optim.Optimizer, torch.Tensor], Any],
+                 d_step: Callable[[GANParts, torch.Tensor, torch.Tensor], Any] | None = None) -> None:
+    """``update(optimizer, loss)`` must take one gradient step on ``loss``: clear the old
+    gradients, backpropagate, step. Checked on a linear model with plain SGD, whose step
+    is known exactly: w ← w − lr · ∂loss/∂w, with stale gradients left from before.
+
+    With ``d_step``, also checks that D's step now changes D's weights, and only D's."""
+    gen = torch.Generator().manual_seed(0)
+    model = nn.Linear(3, 1)
+    with torch.no_grad():
+        model.weight.copy_(torch.randn(1, 3, generator=gen))
+        model.bias.fill_(0.5)
+    x = torch.randn(8, 3, generator=gen)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    expected_grads = torch.autograd.grad((model(x) ** 2).mean(), list(model.parameters()))
+    for p in model.parameters():  # stale gradients, as the previous step leaves them
+        p.grad = torch.full_like(p, 5.0)
+    before = _weights(model)
+    try:
+        update(opt, (model(x) ** 2).mean())
+    except NotImplementedError:
+        raise _not_written("update") from None
+    except Exception as exc:
+        raise CheckFailed(f"update raised {type(exc).__name__}: {exc}") from exc
+    deltas = [p.detach() - b for p, b in zip(model.parameters(), before)]
+    if all(float(d.abs().max()) == 0 for d in deltas):
+        if not _has_grad(model):
+            raise CheckFailed(
+                "The weights did not change, and their gradients are empty: zero_grad() ran after backward() and "
+                "wiped the fresh gradients before step() could use them. The order is zero_grad(), backward(), step()."
+            )
+        raise CheckFailed("The weights did not change: call optimizer.step() after loss.backward().")
+    if all(torch.allclose(d, -0.1 * (g + 5.0), atol=1e-6) for d, g in zip(deltas, expected_grads)):
+        raise CheckFailed(
+            "The step used the new gradient *plus* the old one: PyTorch adds gradients up in .grad, so call "
+            "optimizer.zero_grad() before loss.backward()."
+        )
+    if not all(torch.allclose(d, -0.1 * g, atol=1e-6) for d, g in zip(deltas, expected_grads)):
+        raise CheckFailed("The weights changed, but not by one gradient step (w − lr·∂loss/∂w): "
+                          "update should call zero_grad(), backward() and step(), once each, in that order.")
+    message = "✓ update: one clean gradient step (zero_grad, backward, step), the old gradients discarded first"
+    if d_step is not None:
+        gan = _small_gan()
+        gen = torch.Generator().manual_seed(1)
+        real, fake = torch.randn(32, 2, generator=gen) + 2.0, gan.G(torch.randn(32, 2, generator=gen))
+        g_before, d_before = _weights(gan.G), _weights(gan.D)
+        try:
+            d_step(gan, real, fake)
+        except Exception as exc:
+            raise CheckFailed(f"update passes, but d_step now raised {type(exc).__name__}: {exc}") from exc
+        if not _changed(gan.D, d_before):
+            raise CheckFailed("update passes, but d_step did not change D's weights: does it call "
+                              "update(gan.opt_d, loss) with D's loss?")
+        if _changed(gan.G, g_before):
+            raise CheckFailed("update passes, but d_step changed G's weights: D's step must only step gan.opt_d.")
+        message += "; and D's step now trains D (and only D)"
+    print(message + ".")
+
+
+# --------------------------------------------------------------------------- 5 · G's step
+
+
+@_keeps_rng
+def check_g_step(g_step: Callable[[GANParts, torch.Tensor], Any]) -> None:
+    """``g_step(gan, fake)`` must compute G's (non-saturating) loss criterion(D(fake), 1),
+    update **G** with it — G's weights change, D's do not — and return it."""
+    gan = _small_gan()
+    z = torch.randn(64, 2, generator=torch.Generator().manual_seed(2))
+    fake = gan.G(z)
+    with torch.no_grad():
+        logits = gan.D(fake)
+        expected = float(F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits)))
+        wrong_target = float(F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits)))
+    g_before, d_before = _weights(gan.G), _weights(gan.D)
+    try:
+        out = g_step(gan, fake)
+    except NotImplementedError:
+        raise _not_written("g_step") from None
+    except Exception as exc:
+        raise CheckFailed(f"g_step raised {type(exc).__name__}: {exc}") from exc
+    got = _number(out, "g_step")
+    if not _close(got, expected):
+        hint = ("It uses target 0: G wants D to call its samples *real*, so its target is 1."
+                if _close(got, wrong_target) else "G's loss is criterion(D(fake), 1), the non-saturating −log D(G(z)).")
+        raise CheckFailed(f"g_step returned {got:.4f}, expected {expected:.4f}. {hint}")
+    g_moved, d_moved = _changed(gan.G, g_before), _changed(gan.D, d_before)
+    if not g_moved and d_moved:
+        raise CheckFailed("G's loss stepped D's optimiser: after g_step, D's weights changed and G's did not — "
+                          "the wrong network was trained. Step gan.opt_g with G's loss.")
+    if not g_moved:
+        raise CheckFailed("G's weights did not change: g_step should call update(gan.opt_g, loss) "
+                          "(and update should pass its own check above).")
+    if d_moved:
+        raise CheckFailed("D's weights changed during G's step: only gan.opt_g steps here.")
+    with torch.no_grad():
+        after = float(F.binary_cross_entropy_with_logits(gan.D(gan.G(z)), torch.ones(len(z))))
+    if not after < expected:
+        raise CheckFailed(f"G's step made its loss worse ({expected:.4f} -> {after:.4f}): is the loss's sign right?")
+    print(f"✓ g_step: G's loss {got:.4f} matches the hand computation; one step moved G (loss -> {after:.4f}) "
+          f"and left D alone.")
+
+
+# --------------------------------------------------------------------------- 6 · the real batch
+
+
+@_keeps_rng
+def check_real_batch(real_batch: Callable[[torch.Tensor, int, torch.Generator | None], torch.Tensor]) -> None:
+    """``real_batch(data, batch_size, generator)`` must return ``batch_size`` examples of
+    ``data`` (rows of it), drawn at random — a fresh draw each call, reproducible from the
+    generator."""
+    from gankit.data import mixture
+
+    data = mixture("ring8").sample(400, seed=3)
+    try:
+        batch = real_batch(data, 64, torch.Generator().manual_seed(0))
+    except NotImplementedError:
+        raise _not_written("real_batch") from None
+    except Exception as exc:
+        raise CheckFailed(f"real_batch raised {type(exc).__name__}: {exc}") from exc
+    if not isinstance(batch, torch.Tensor) or batch.shape != (64, 2):
+        shape = tuple(batch.shape) if isinstance(batch, torch.Tensor) else type(batch).__name__
+        raise CheckFailed(f"real_batch(data, 64, ...) should return 64 rows of data, shape (64, 2); got {shape}.")
+    in_data = (batch.float()[:, None, :] - data[None]).abs().amax(dim=2).min(dim=1).values < 1e-6  # (64,)
+    if not in_data.all():
+        looks_like_noise = abs(float(batch.mean())) < 0.4 and 0.6 < float(batch.std()) < 1.4
+        if looks_like_noise:
+            raise CheckFailed(
+                f"{int((~in_data).sum())} of the 64 rows are not in the data set, and the batch looks like "
+                f"N(0, 1) noise (mean {float(batch.mean()):.2f}, std {float(batch.std()):.2f}): random noise was "
+                f"passed off as the real batch, so D learns to tell G's samples from noise, and G learns to "
+                f"imitate noise. Draw rows of data: data[torch.randint(len(data), (batch_size,), generator=generator)]."
+            )
+        raise CheckFailed(f"{int((~in_data).sum())} of the 64 rows are not examples of data: the real batch must be "
+                          f"rows of the data set, unchanged.")
+    gen = torch.Generator().manual_seed(0)
+    again = torch.cat([real_batch(data, 64, gen) for _ in range(10)])
+    if torch.equal(again[:64], again[64:128]):
+        raise CheckFailed("real_batch returns the same rows at every call: draw fresh random indices each time, "
+                          "or D and G only ever see a few examples of the data.")
+    if not torch.equal(real_batch(data, 64, torch.Generator().manual_seed(7)),
+                       real_batch(data, 64, torch.Generator().manual_seed(7))):
+        raise CheckFailed("Two calls with identically seeded generators gave different batches: draw the indices "
+                          "with the generator argument (torch.randint(..., generator=generator)), so a seed "
+                          "reproduces the run.")
+    seen = len(torch.unique(again, dim=0))
+    if seen < 250:
+        raise CheckFailed(f"640 draws from 400 examples hit only {seen} distinct ones: draw indices from the whole "
+                          f"data set, torch.randint(len(data), ...).")
+    print(f"✓ real_batch: rows of the data set, drawn at random ({seen} distinct examples in 10 batches of 64), "
+          f"reproducible from the generator.")
+
+
+# --------------------------------------------------------------------------- 7 · an image generator
+
+
+def _last_linear(model: nn.Module) -> nn.Linear | None:
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    return linears[-1] if linears else None
+
+
+@_keeps_rng
+def check_image_generator(generator_class: Callable[..., nn.Module]) -> None:
+    """``generator_class(latent_dim=..., image_shape=(C, H, W))`` must build a generator
+    whose output for noise (B, latent_dim) has shape (B, C, H, W) — for any batch size and
+    for image shapes other than the default, i.e. its last layer makes C·H·W numbers."""
+    for image_shape in [(1, 28, 28), (3, 8, 8)]:
+        latent_dim = 16
+        try:
+            G = generator_class(latent_dim=latent_dim, image_shape=image_shape)
+        except NotImplementedError:
+            raise _not_written(getattr(generator_class, "__name__", "the generator")) from None
+        except Exception as exc:
+            raise CheckFailed(f"Building the generator with latent_dim={latent_dim}, image_shape={image_shape} "
+                              f"raised {type(exc).__name__}: {exc}") from exc
+        size = math.prod(image_shape)
+        last = _last_linear(G)
+        made = f"the last layer makes {last.out_features} numbers per sample" if last is not None else "the output"
+        for batch in (1, 49, 64):
+            z = torch.randn(batch, latent_dim)
+            try:
+                with torch.no_grad():
+                    out = G(z)
+            except NotImplementedError:
+                raise _not_written(getattr(generator_class, "__name__", "the generator")) from None
+            except RuntimeError as exc:
+                if "is invalid for input of size" in str(exc):
+                    raise CheckFailed(
+                        f"G(z) for a batch of {batch} failed with RuntimeError: {exc}. {made}, but an image of "
+                        f"shape {image_shape} holds {' x '.join(map(str, image_shape))} = {size}: make the last "
+                        f"layer's size follow the image, nn.Linear(..., math.prod(image_shape))."
+                    ) from exc
+                raise CheckFailed(f"G(z) for a batch of {batch} raised RuntimeError: {exc}") from exc
+            except Exception as exc:
+                raise CheckFailed(f"G(z) for a batch of {batch} raised {type(exc).__name__}: {exc}") from exc
+            if tuple(out.shape) == (batch, *image_shape):
+                continue
+            if tuple(out.shape[1:]) == image_shape:
+                raise CheckFailed(
+                    f"{batch} noise vectors gave {out.shape[0]} images: {made}, not {size} (the image's "
+                    f"{' x '.join(map(str, image_shape))}), and view(-1, ...) silently regrouped the numbers into "
+                    f"a different number of images. Make the last layer's size math.prod(image_shape)."
+                )
+            raise CheckFailed(f"G(z) for {batch} noise vectors of size {latent_dim} should have shape "
+                              f"{(batch, *image_shape)}, got {tuple(out.shape)}.")
+    print("✓ The image generator's last layer fits the image: (B, latent_dim) -> (B, C, H, W) for every batch "
+          "size tried (1, 49, 64), for 28x28 digits and for 3x8x8 colour images alike.")
