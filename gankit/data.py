@@ -15,6 +15,9 @@ Images:
 * ``mnist`` and ``fashion_mnist`` — the full sets through torchvision, downloaded into
   ``data/`` the first time when you are online. Offline they fail with a message that
   points at ``mnist_subset``.
+* ``digits8`` — scikit-learn's bundled 8×8 digits (1,797 images, 17 intensity levels
+  0…16, shipped with scikit-learn, so offline), split as in Tomczak's "Deep Generative
+  Modeling" examples: the first 1,000 train, the next 350 validation, the rest test.
 
 Your own data, for an instructor's parameters cell: ``load_image_folder(path)`` (one
 subfolder per class, converted to the lessons' size and channels) and
@@ -48,6 +51,7 @@ __all__ = [
     "moons",
     "spiral",
     "load_mnist_subset",
+    "load_digits8",
     "load_torchvision",
     "load_image_folder",
     "load_text_lines",
@@ -206,6 +210,28 @@ def load_mnist_subset(split: str = "train", path: Path | None = None) -> tuple[t
     return images, torch.from_numpy(y).long()
 
 
+DIGITS8_LEVELS = 17  # intensities 0…16 in scikit-learn's 8×8 digits
+_DIGITS8_SPLITS = {"train": slice(0, 1000), "val": slice(1000, 1350), "test": slice(1350, None), "all": slice(None)}
+
+
+def load_digits8(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-learn's 8×8 digits: images (N, 1, 8, 8) with values level/16 in [0, 1] (17
+    levels) and labels (N,).
+
+    ``split`` follows Tomczak's "Deep Generative Modeling" examples, in the file's order:
+    "train" (the first 1,000), "val" (the next 350), "test" (the remaining 447), or "all".
+    Recover the integer levels with ``torch.round(images * 16)``.
+    """
+    if split not in _DIGITS8_SPLITS:
+        raise ValueError(f"split must be one of {', '.join(_DIGITS8_SPLITS)}, got {split!r}.")
+    from sklearn.datasets import load_digits  # bundled with scikit-learn: no download
+
+    digits = load_digits()
+    part = _DIGITS8_SPLITS[split]
+    images = torch.from_numpy(digits.images[part]).float().div_(DIGITS8_LEVELS - 1).unsqueeze(1)  # (N, 1, 8, 8)
+    return images, torch.from_numpy(digits.target[part]).long()
+
+
 _TORCHVISION = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
 
 
@@ -343,6 +369,7 @@ DATASETS = {
     "moons": "two moons (2-D)",
     "spiral": "two-armed spiral (2-D)",
     "mnist_subset": "5,000 bundled MNIST digits (offline)",
+    "digits8": "1,797 scikit-learn 8x8 digits, 17 levels (offline)",
     "mnist": "full MNIST via torchvision (needs a download once)",
     "fashion_mnist": "full Fashion-MNIST via torchvision (needs a download once)",
 }
@@ -355,6 +382,8 @@ def load(name: str, *, n: int = 2500, seed: int = 0, split: str = "train"):
         return toy2d(name, n=n, seed=seed)
     if name == "mnist_subset":
         return load_mnist_subset(split)
+    if name == "digits8":
+        return load_digits8(split)
     if name in _TORCHVISION:
         return load_torchvision(name, split)
     known = "\n".join(f"  {k:<14} {v}" for k, v in DATASETS.items())
