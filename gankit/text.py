@@ -17,9 +17,13 @@ Any text file works too: ``load_text_file(path)`` reads one item per line (throu
 pieces of N characters.
 
 ``CharVocab`` turns strings into token ids and back — one token per character, plus an
-*end* token (shown as ".") that marks where a name stops — ``lm_examples`` makes the
-(input, target) pairs a character-level model is trained on, and ``sample_texts`` asks a
-trained model for new ones.
+*end* token (shown as ".") that marks where a name stops, plus optional *control* tokens
+(shown as "<female>", "<male>", ...) that say what kind of text to write — ``lm_examples``
+makes the (input, target) pairs a character-level model is trained on, and ``sample_texts``
+asks a trained model for new ones, optionally steered by a control token.
+
+``labelled_names`` gives the first names with the census list each comes from, for
+conditional generation (lesson 09).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ __all__ = [
     "NAME_LISTS",
     "load_names",
     "load_text_file",
+    "labelled_names",
     "split_items",
     "CharVocab",
     "lm_examples",
@@ -113,12 +118,15 @@ def load_names(
     split: str = "train",
     seed: int = 0,
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    exclude: Iterable[str] = (),
 ) -> list[str]:
     """Names from the bundled census lists, lower case: one of ``NAME_LISTS`` and one of
     "train", "val", "test" or "all" (the whole list, in census order: most frequent first).
 
     The split is a shuffle with ``seed`` cut by ``fractions``; the default is what the
-    lessons use and report their test losses on.
+    lessons use and report their test losses on. Names in ``exclude`` are left out after
+    the split (so the rest keep their part): lesson 10 pretrains on the surnames minus
+    every first name, so that fine-tuning is not helped by names it is tested on.
     """
     if which not in NAME_LISTS:
         known = "\n".join(f"  {k:<9} {v}" for k, v in NAME_LISTS.items())
@@ -129,9 +137,25 @@ def load_names(
         names = list(dict.fromkeys(_read_name_file("female") + _read_name_file("male")))  # each once, in order
     else:
         names = _read_name_file(which)
-    if split == "all":
-        return names
-    return split_items(names, fractions, seed)[split]
+    if split != "all":
+        names = split_items(names, fractions, seed)[split]
+    exclude = set(exclude)
+    return [name for name in names if name not in exclude] if exclude else names
+
+
+def labelled_names(split: str = "train", seed: int = 0,
+                   fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)) -> list[tuple[str, str]]:
+    """(name, list) pairs of the first names in ``split``, list being "female" or "male".
+
+    The names are exactly ``load_names("first", split, seed, fractions)``, so a conditional
+    model is measured on the same test names as an unconditional one. A name on both census
+    lists (331 of them, such as "jean" or "ashley") comes twice, once with each label.
+    """
+    female, male = set(_read_name_file("female")), set(_read_name_file("male"))
+    pairs = []
+    for name in load_names("first", split, seed, fractions):
+        pairs += [(name, label) for label, names in (("female", female), ("male", male)) if name in names]
+    return pairs
 
 
 def load_text_file(
@@ -167,15 +191,22 @@ def load_text_file(
 
 @dataclass(frozen=True)
 class CharVocab:
-    """One token per character, plus (unless ``end`` is None) an end token with id 0.
+    """One token per character, plus (unless ``end`` is None) an end token with id 0, plus
+    one token per label in ``controls``.
 
     ``chars`` are the characters in id order; the end token is shown as ``end`` (".") when
     decoding. A character model writes a name one token at a time and stops by writing
     the end token; starting from the end token means "a new name begins".
+
+    A control token (shown as ``<label>``, with the ids after the characters) takes the end
+    token's place at the start: "a new name begins, and it is a <female> one". A model
+    trained on both kinds of start can write names of any kind or of the kind asked for
+    (conditional generation). Control tokens never occur inside a text.
     """
 
     chars: tuple[str, ...]
     end: str | None = "."
+    controls: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if len(set(self.chars)) != len(self.chars):
@@ -185,25 +216,49 @@ class CharVocab:
                 f"The end token {self.end!r} also occurs in the text; choose another end "
                 f"character, e.g. CharVocab.from_texts(texts, end='|'), or end=None for running text."
             )
+        if isinstance(self.controls, str) or not all(isinstance(c, str) and c for c in self.controls):
+            raise ValueError(f"controls must be a tuple of non-empty labels such as ('female', 'male'), got {self.controls!r}.")
+        if len(set(self.controls)) != len(self.controls):
+            raise ValueError(f"CharVocab: a control label is listed twice in {self.controls!r}.")
+        if self.controls and self.end is None:
+            raise ValueError("Control tokens replace the end token at the start of a text, so they need end='.' (not None).")
 
     @classmethod
-    def from_texts(cls, texts: Iterable[str], end: str | None = ".") -> "CharVocab":
-        """The vocabulary of every character in ``texts`` (sorted), plus the end token."""
+    def from_texts(cls, texts: Iterable[str], end: str | None = ".", controls: Sequence[str] = ()) -> "CharVocab":
+        """The vocabulary of every character in ``texts`` (sorted), plus the end token and the
+        control tokens for the labels in ``controls``."""
         chars = sorted(set("".join(texts)))
         if not chars:
             raise ValueError("Cannot build a vocabulary from no text: the texts are empty.")
-        return cls(tuple(chars), end)
+        return cls(tuple(chars), end, tuple(controls))
+
+    def as_dict(self) -> dict:
+        """Plain data that rebuilds this vocabulary with ``CharVocab.from_dict`` (for checkpoints)."""
+        return {"chars": "".join(self.chars) if all(len(c) == 1 for c in self.chars) else list(self.chars),
+                "end": self.end, "controls": list(self.controls)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CharVocab":
+        """The vocabulary that :meth:`as_dict` described."""
+        return cls(tuple(d["chars"]), d.get("end", "."), tuple(d.get("controls", ())))
 
     @property
     def tokens(self) -> tuple[str, ...]:
-        """What each id stands for: the end token first (if any), then the characters."""
-        return ((self.end,) if self.end is not None else ()) + self.chars
+        """What each id stands for: the end token first (if any), the characters, then the controls."""
+        return ((self.end,) if self.end is not None else ()) + self.chars + tuple(f"<{c}>" for c in self.controls)
 
     @property
     def end_id(self) -> int:
         if self.end is None:
             raise ValueError("This vocabulary has no end token (it was built with end=None).")
         return 0
+
+    def control_id(self, label: str) -> int:
+        """The id of the control token for ``label`` (one of ``controls``)."""
+        if label not in self.controls:
+            known = ", ".join(repr(c) for c in self.controls) or "none (build it with controls=(...))"
+            raise ValueError(f"No control token {label!r} in this vocabulary; its control labels are: {known}.")
+        return len(self) - len(self.controls) + self.controls.index(label)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -221,24 +276,29 @@ class CharVocab:
         return [index[c] for c in text]
 
     def decode(self, ids: Iterable[int] | torch.Tensor, stop_at_end: bool = True) -> str:
-        """The text of token ids; by default it stops at the first end token."""
+        """The text of token ids; by default it stops at the first end token (or control
+        token: a model that writes one has started another text)."""
         if isinstance(ids, torch.Tensor):
             ids = ids.tolist()
+        first_control = len(self) - len(self.controls)
         out = []
         for i in ids:
             if not 0 <= i < len(self):
                 raise ValueError(f"Token id {i} is outside the vocabulary (0 to {len(self) - 1}).")
-            if stop_at_end and self.end is not None and i == 0:
+            if stop_at_end and self.end is not None and (i == 0 or i >= first_control):
                 break
             out.append(self.tokens[i])
         return "".join(out)
 
     @property
     def _index(self) -> dict[str, int]:
-        return {c: i for i, c in enumerate(self.tokens)}
+        # characters (and the end token) only: a control label is never read from text
+        return {c: i for i, c in enumerate(self.tokens[: len(self) - len(self.controls)])}
 
 
-def lm_examples(items: Sequence[str], vocab: CharVocab, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def lm_examples(
+    items: Sequence[str], vocab: CharVocab, block_size: int, controls: Sequence[str | None] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Training pairs (inputs, targets) for a character model, each (N, block_size) long.
 
     For the name "emma" with block_size 8 (. is the end token, _ a target the loss skips):
@@ -249,6 +309,12 @@ def lm_examples(items: Sequence[str], vocab: CharVocab, block_size: int) -> tupl
     At every position the target is the next character, so one pass trains all the
     predictions p(e | .), p(m | .e), ..., p(. | .emma) at once. Names longer than
     ``block_size - 1`` characters are an error, not silently cut.
+
+    ``controls`` (one label or None per item) puts that label's control token where the
+    start token was, so the model learns p(e | <female>), p(m | <female>e), ...:
+
+        input   <female> e m m a . . .
+        target         e m m a . _ _ _
     """
     if vocab.end is None:
         raise ValueError("lm_examples needs a vocabulary with an end token (CharVocab(..., end='.')).")
@@ -260,11 +326,15 @@ def lm_examples(items: Sequence[str], vocab: CharVocab, block_size: int) -> tupl
             f"{longest!r} has {len(longest)} characters, which with the end token needs "
             f"block_size ≥ {len(longest) + 1}; got block_size={block_size}."
         )
+    if controls is not None and len(controls) != len(items):
+        raise ValueError(f"controls must give one label (or None) per item: {len(controls)} labels for {len(items)} items.")
     x = torch.full((len(items), block_size), vocab.end_id, dtype=torch.long)
     y = torch.full((len(items), block_size), IGNORE_INDEX, dtype=torch.long)
     for row, item in enumerate(items):
         ids = vocab.encode(item)
         n = len(ids)
+        if controls is not None and controls[row] is not None:
+            x[row, 0] = vocab.control_id(controls[row])  # <female> instead of the start token
         x[row, 1:n + 1] = torch.tensor(ids, dtype=torch.long)  # . e m m a
         y[row, :n] = torch.tensor(ids, dtype=torch.long)  # e m m a
         y[row, n] = vocab.end_id  # then the end token
@@ -283,6 +353,7 @@ def sample_texts(
     top_k: int | None = None,
     top_p: float | None = None,
     generator: torch.Generator | None = None,
+    control: str | None = None,
 ) -> list[str]:
     """``n`` new texts (names) from a character model, each begun with ``prompt``.
 
@@ -291,11 +362,15 @@ def sample_texts(
     context. Sampling settings as in :meth:`gankit.models.GPT.generate` (``temperature=0``
     is greedy, so all n texts are the same). A prompt with characters the model never saw,
     or longer than its context, is an error that says so.
+
+    ``control`` (a label of ``vocab.controls``) starts every text from that control token
+    instead of the end token: "write a <female> name".
     """
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n (the number of texts) must be a positive int, got {n!r}.")
     block_size = model.config.block_size
-    start = [vocab.end_id] + vocab.encode(prompt)  # raises for unknown characters
+    first = vocab.end_id if control is None else vocab.control_id(control)
+    start = [first] + vocab.encode(prompt)  # raises for unknown characters
     if len(start) >= block_size:
         raise ValueError(
             f"The prompt {prompt!r} has {len(prompt)} characters; with the start token that leaves no "

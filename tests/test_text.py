@@ -155,6 +155,56 @@ def test_lm_examples_errors():
         text.lm_examples(["emma"], text.CharVocab.from_texts(["emma"], end=None), block_size=8)
 
 
+def test_control_tokens_come_after_the_characters():
+    vocab = text.CharVocab.from_texts(["emma", "bob"], controls=("female", "male"))
+    plain = text.CharVocab.from_texts(["emma", "bob"])
+    assert vocab.tokens == plain.tokens + ("<female>", "<male>")  # the characters keep their ids
+    assert (vocab.control_id("female"), vocab.control_id("male")) == (6, 7) and len(vocab) == 8
+    assert vocab.encode("emma") == plain.encode("emma")
+    assert vocab.decode([3, 4, 7, 1]) == "em"  # a control token ends a text, like the end token
+    assert vocab.decode([3, 7], stop_at_end=False) == "e<male>"
+    assert text.CharVocab.from_dict(vocab.as_dict()) == vocab
+    assert text.CharVocab.from_dict(plain.as_dict()) == plain
+
+
+def test_control_token_errors():
+    vocab = text.CharVocab.from_texts(["emma"], controls=("female",))
+    with pytest.raises(ValueError, match="No control token 'male'.*'female'"):
+        vocab.control_id("male")
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        vocab.encode("<female>")  # a control is never read from text
+    with pytest.raises(ValueError, match="listed twice"):
+        text.CharVocab(("a",), controls=("x", "x"))
+    with pytest.raises(ValueError, match="tuple of non-empty labels"):
+        text.CharVocab(("a",), controls="female")
+    with pytest.raises(ValueError, match="need end"):
+        text.CharVocab(("a",), end=None, controls=("x",))
+
+
+def test_lm_examples_with_a_control_token():
+    vocab = text.CharVocab.from_texts(["emma", "bo"], controls=("female", "male"))
+    x, y = text.lm_examples(["emma", "bo", "bo"], vocab, block_size=6, controls=["female", None, "male"])
+    e, m, a, b, o = (vocab.encode(c)[0] for c in "emabo")
+    f, ml = vocab.control_id("female"), vocab.control_id("male")
+    assert x.tolist() == [[f, e, m, m, a, 0], [0, b, o, 0, 0, 0], [ml, b, o, 0, 0, 0]]
+    assert y.tolist() == [[e, m, m, a, 0, -1], [b, o, 0, -1, -1, -1], [b, o, 0, -1, -1, -1]]  # targets unchanged
+    with pytest.raises(ValueError, match="one label .* per item"):
+        text.lm_examples(["emma"], vocab, 6, controls=["female", "male"])
+    with pytest.raises(ValueError, match="No control token 'other'"):
+        text.lm_examples(["emma"], vocab, 6, controls=["other"])
+
+
+def test_labelled_names_are_the_first_names_with_their_lists():
+    female, male = set(text.load_names("female", "all")), set(text.load_names("male", "all"))
+    for split in ("train", "test"):
+        pairs = text.labelled_names(split)
+        assert {name for name, _ in pairs} == set(text.load_names("first", split))
+        assert all((name in female) if label == "female" else (label == "male" and name in male) for name, label in pairs)
+        both = [name for name, label in pairs if label == "male" and name in female]
+        assert len(pairs) == len(text.load_names("first", split)) + len(both)  # a name on both lists comes twice
+    assert len(text.labelled_names("all")) == 4275 + 1219
+
+
 # --------------------------------------------------------------------------- sampling
 
 
@@ -179,6 +229,36 @@ def test_sample_texts_learns_and_samples_names():
     a = text.sample_texts(model, vocab, 5, top_p=0.9, generator=torch.Generator().manual_seed(1))
     b = text.sample_texts(model, vocab, 5, top_p=0.9, generator=torch.Generator().manual_seed(1))
     assert a == b  # seeded
+
+
+def test_sample_texts_follows_the_control_token():
+    from gankit.train import LMTrainConfig, train_lm
+
+    vocab = text.CharVocab.from_texts(["anna", "bob"], controls=("a", "b"))
+    model = _tiny_names_model(vocab)
+    data = text.lm_examples(["anna", "bob"] * 32, vocab, 8, controls=["a", "b"] * 32)
+    train_lm(model, data, LMTrainConfig(steps=200, batch_size=32, lr=1e-2, warmup_steps=10, eval_every=0,
+                                        progress=False, seed=0))
+    assert text.sample_texts(model, vocab, 2, control="a", temperature=0) == ["anna"] * 2
+    assert text.sample_texts(model, vocab, 2, control="b", temperature=0) == ["bob"] * 2
+    with pytest.raises(ValueError, match="No control token 'c'"):
+        text.sample_texts(model, vocab, 2, control="c")
+
+
+def test_checkpoint_round_trip_samples_the_same_names(tmp_path):
+    from gankit.models import GPT
+    from gankit.utils import load_checkpoint, save_checkpoint
+
+    vocab = text.CharVocab.from_texts(text.load_names("first", "all"), controls=("female", "male"))
+    model = _tiny_names_model(vocab, block_size=16)
+    save_checkpoint(tmp_path / "names.pt", model, vocab=vocab.as_dict())
+    loaded = load_checkpoint(tmp_path / "names.pt", expected=GPT)
+    loaded_vocab = text.CharVocab.from_dict(loaded.checkpoint_metadata["vocab"])
+    assert loaded_vocab == vocab
+    for kw in (dict(), dict(top_k=5, control="male"), dict(top_p=0.8, temperature=0.7, prompt="ma")):
+        a = text.sample_texts(model, vocab, 20, generator=torch.Generator().manual_seed(7), **kw)
+        b = text.sample_texts(loaded, loaded_vocab, 20, generator=torch.Generator().manual_seed(7), **kw)
+        assert a == b
 
 
 def test_sample_texts_bad_prompts():
@@ -212,3 +292,20 @@ def test_sampling_panel_redraws_with_the_settings():
     assert calls[-1] == (3, 0.0, 5, 0.5)
     box.button.click()
     assert len(calls) == 5
+
+
+def test_sampling_panel_passes_the_chosen_condition():
+    from gankit import widgets
+
+    calls = []
+
+    def fake_sample(n, temperature, top_k, top_p, generator, control=None):
+        calls.append(control)
+        return [f"name{len(calls)}"] * n
+
+    box = widgets.sampling_panel(fake_sample, n=2, controls=("female", "male"))
+    assert calls == [None]  # no condition by default: the start token "."
+    box.control.value = "male"
+    assert calls[-1] == "male" and "name2" in box.samples.value
+    plain = widgets.sampling_panel(lambda n, **kw: ["x"] * n if "control" not in kw else 1 / 0, n=2)
+    assert "x" in plain.samples.value  # without controls, no control= is passed

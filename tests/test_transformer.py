@@ -197,6 +197,27 @@ def test_top_p_on_a_batch_and_together_with_top_k():
     assert kept[0].tolist() == [False, True, False, True, False]
 
 
+def test_top_k_and_top_p_on_random_distributions():
+    """On random logits: top-k keeps exactly k tokens, the k largest; top-p keeps the smallest
+    set of most likely tokens whose probability reaches p (dropping its least likely member
+    would fall below p)."""
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(200, 27, generator=gen) * 2
+    for k in (1, 3, 10, 26):
+        kept = torch.isfinite(filter_logits(logits, top_k=k))
+        assert (kept.sum(-1) == k).all()
+        assert (logits.masked_fill(~kept, float("inf")).min(-1).values >= logits.masked_fill(kept, float("-inf")).max(-1).values).all()
+    probs = logits.softmax(-1)
+    for p in (0.1, 0.5, 0.9, 0.99):
+        kept = torch.isfinite(filter_logits(logits, top_p=p))
+        mass = (probs * kept).sum(-1)
+        smallest_kept = probs.masked_fill(~kept, float("inf")).min(-1).values
+        largest_dropped = probs.masked_fill(kept, float("-inf")).max(-1).values
+        assert (mass >= p - 1e-6).all()  # reaches p
+        assert (mass - smallest_kept < p).all()  # without its least likely token it would not
+        assert (smallest_kept >= largest_dropped).all()  # the most likely tokens, none skipped
+
+
 @pytest.mark.parametrize("kw", [dict(top_p=0.0), dict(top_p=1.5), dict(top_k=0), dict(top_k=2.5)])
 def test_bad_sampling_settings(kw):
     with pytest.raises(ValueError, match="top_"):

@@ -6,8 +6,9 @@ Radford et al., "Improving Language Understanding by Generative Pre-Training", 2
 pre-norm blocks and learned positions). The code follows Karpathy's minGPT / nanoGPT.
 
 Read top to bottom: attention written out (:func:`scaled_dot_product_attention`), a
-multi-head causal self-attention layer, the MLP, a block, the model, and sampling
-(:func:`filter_logits` and :meth:`GPT.generate`).
+multi-head causal self-attention layer, the MLP, a block, the model, sampling
+(:func:`filter_logits` and :meth:`GPT.generate`), and freezing all but the top of a
+pretrained model for a cheaper fine-tune (:func:`freeze_all_but_top`, lesson 10).
 
 Simplifications compared with the papers: positions are learned embeddings (GPT's choice;
 the 2017 paper used fixed sinusoids), LayerNorm comes before each sub-layer ("pre-norm",
@@ -24,7 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["GPTConfig", "GPT", "CausalSelfAttention", "Block", "scaled_dot_product_attention", "causal_mask", "filter_logits"]
+__all__ = [
+    "GPTConfig", "GPT", "CausalSelfAttention", "Block", "scaled_dot_product_attention", "causal_mask", "filter_logits",
+    "freeze_all_but_top",
+]
 
 
 # --------------------------------------------------------------------------- attention, written out
@@ -303,3 +307,25 @@ def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float |
         drop = drop_sorted.scatter(-1, order, drop_sorted)  # back to vocabulary order
         logits = logits.masked_fill(drop, float("-inf"))
     return logits
+
+
+# --------------------------------------------------------------------------- partial fine-tuning
+
+
+def freeze_all_but_top(model: GPT, n_blocks: int = 1) -> int:
+    """Freeze every parameter of ``model`` except its last ``n_blocks`` blocks, the final
+    LayerNorm and the head, and return how many parameters are still trainable.
+
+    A frozen parameter has ``requires_grad=False``: backpropagation computes no gradient
+    for it and :func:`gankit.train.train_lm` gives it to no optimiser, so a fine-tune changes
+    only the top of the model — fewer gradients to compute and store, and the pretrained
+    lower layers stay as they were. ``n_blocks=0`` trains only the final LayerNorm and head.
+    """
+    n_layer = len(model.blocks)
+    if not isinstance(n_blocks, int) or isinstance(n_blocks, bool) or not 0 <= n_blocks <= n_layer:
+        raise ValueError(f"n_blocks must be an int from 0 to the model's {n_layer} blocks, got {n_blocks!r}.")
+    top = [*model.blocks[n_layer - n_blocks:], model.ln_f, model.head]
+    trainable = {id(p) for module in top for p in module.parameters()}
+    for p in model.parameters():
+        p.requires_grad_(id(p) in trainable)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
