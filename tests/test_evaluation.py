@@ -4,6 +4,7 @@ distance, the real-vs-fake detector — each on inputs with a known answer."""
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 import torch
@@ -128,3 +129,42 @@ def test_detector_is_at_chance_on_the_same_distribution_and_perfect_on_an_obviou
     assert detector_accuracy(real[:800], same[:800], real[800:], same[800:]) == pytest.approx(0.5, abs=0.08)
     bright = (torch.rand(1200, 64, generator=g) + 1) / 2  # pixels in [0.5, 1]: an easy give-away
     assert detector_accuracy(real[:800], bright[:800], real[800:], bright[800:]) > 0.95
+
+
+# --------------------------------------------------------------------------- the exercise check
+
+
+def _student_pr(self_count=False, swap=False):
+    def fn(real, fake, k):
+        from gankit.evaluation import _pairwise
+        pos = k - 1 if self_count else k
+        rr = _pairwise(real, real).sort(1).values[:, pos]
+        fr = _pairwise(fake, fake).sort(1).values[:, pos]
+        d = _pairwise(fake, real)
+        p = (d <= rr[None, :]).any(1).float().mean().item()
+        r = (d <= fr[:, None]).any(0).float().mean().item()
+        return (r, p) if swap else (p, r)
+    return fn
+
+
+def test_check_precision_recall_passes_a_correct_version(capsys):
+    from gankit.checks import check_precision_recall
+    check_precision_recall(_student_pr())
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("kw, message", [({"self_count": True}, "its own nearest neighbour"),
+                                         ({"swap": True}, "(recall, precision)")])
+def test_check_precision_recall_names_the_mistake(kw, message):
+    from gankit.checks import CheckFailed, check_precision_recall
+    with pytest.raises(CheckFailed, match=re.escape(message)):
+        check_precision_recall(_student_pr(**kw))
+
+
+def test_check_precision_recall_stub():
+    from gankit.checks import CheckFailed, check_precision_recall
+
+    def stub(real, fake, k):
+        raise NotImplementedError
+    with pytest.raises(CheckFailed, match="not written yet"):
+        check_precision_recall(stub)
