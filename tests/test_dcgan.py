@@ -162,3 +162,76 @@ def test_latent_explorer_redraws_when_a_slider_moves():
     assert (box.z() - z1).norm().item() == pytest.approx(2.0, rel=1e-5)  # a unit direction, times 2
     assert ax.images[-1].get_array().shape == image0.shape == (28, 28)
     assert G.training  # put back in train mode
+
+
+def test_weight_average_follows_the_formula():
+    from gankit.models.dcgan import WeightAverage
+
+    model = nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.fill_(0.0), model.bias.fill_(0.0)
+    ema = WeightAverage(model, decay=0.9)
+    assert not any(p.requires_grad for p in ema.model.parameters())
+    assert ema.current_decay() == pytest.approx(1 / 10)  # warm-up: (1 + 0) / (10 + 0)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    ema.update(model)  # 0.1 · 0 + 0.9 · 1
+    assert ema.model.weight.detach() == pytest.approx(torch.full((1, 2), 0.9))
+    ema.updates = 1000  # past the warm-up the decay is the one asked for
+    assert ema.current_decay() == 0.9
+    with torch.no_grad():
+        model.weight.fill_(2.0)
+    ema.update(model)  # 0.9 · 0.9 + 0.1 · 2
+    assert ema.model.weight.detach() == pytest.approx(torch.full((1, 2), 1.01))
+    assert model.weight.detach() == pytest.approx(torch.full((1, 2), 2.0))  # the live model is untouched
+
+
+def test_weight_average_of_a_constant_model_is_the_model():
+    from gankit.models.dcgan import WeightAverage
+
+    torch.manual_seed(0)
+    G = DCGANGenerator(SMALL_G)
+    ema = WeightAverage(G, decay=0.99)
+    for _ in range(3):
+        ema.update(G)
+    z = G.sample_noise(4)
+    assert torch.allclose(ema.model.decode(z), G.decode(z), atol=1e-6)
+    with pytest.raises(ValueError, match="decay"):
+        WeightAverage(G, decay=1.0)
+    with pytest.raises(ValueError, match="other parameters"):
+        ema.update(DCGANGenerator(DCGANGeneratorConfig(latent_dim=8, width=5)))
+
+
+def test_refresh_batch_norm_measures_the_generators_own_statistics():
+    from gankit.models.dcgan import refresh_batch_norm
+
+    torch.manual_seed(0)
+    G = DCGANGenerator(SMALL_G)
+    bn = G.project[2]
+    weights = [p.detach().clone() for p in G.parameters()]
+    refresh_batch_norm(G, n_batches=4, batch_size=64, seed=0)
+    assert not G.training
+    assert all(torch.equal(a, b) for a, b in zip(weights, G.parameters()))  # only statistics change
+    # the running mean is now the mean of the pre-norm activations on fresh noise
+    with torch.no_grad():
+        pre = G.project[:2](G.sample_noise(2000, generator=torch.Generator().manual_seed(5)))  # (2000, 8, 7, 7)
+    assert torch.allclose(bn.running_mean, pre.mean(dim=(0, 2, 3)), atol=0.02)
+    assert torch.allclose(bn.running_var, pre.var(dim=(0, 2, 3)), rtol=0.15)
+    assert bn.momentum == 0.1  # put back
+
+
+def test_dcgan_digits_recipe_runs_and_records_its_figures(tmp_path):
+    from gankit.recipes import get_recipe
+    from gankit.utils import read_checkpoint
+
+    recipe = get_recipe("dcgan_digits")
+    out = tmp_path / "g.pt"
+    figures = recipe.train(out, seed=0, progress=False, steps=4, batch_size=8, eval_every=2, save_every=2, n_eval=50)
+    assert {"judge_confident", "judge_min_class_share", "fd", "fd_real_reference", "steps"} <= set(figures)
+    assert figures["steps"] == 4 and 0.0 <= figures["judge_confident"] <= 1.0
+    G = load_checkpoint(out, expected=DCGANGenerator)  # the averaged generator, ready to sample
+    assert G.sample(2).shape == (2, 1, 28, 28)
+    meta = read_checkpoint(out)["metadata"]
+    assert meta["recipe"] == "dcgan_digits" and meta["params"]["steps"] == 4 and meta["figures"] == figures
+    partial = read_checkpoint(out.with_suffix(".step2.pt"))["metadata"]  # an intermediate save
+    assert partial["params"]["steps"] == 2
