@@ -17,6 +17,17 @@ from dataclasses import dataclass
 
 import torch
 
+from gankit.evaluation import (  # precision/recall, memorisation, BLEU, detectors (lesson 11)
+    PrecisionRecall,
+    bleu,
+    detector_accuracy,
+    edit_distance,
+    memorisation_ratio,
+    nearest_neighbours,
+    nearest_training_names,
+    novelty,
+    precision_recall,
+)
 from gankit.judge import (
     JudgeScores,
     RealReference,
@@ -45,6 +56,16 @@ __all__ = [
     "gaussian_stats",
     "real_reference",
     "label_agreement",
+    # measures for lesson 11, from gankit.evaluation
+    "PrecisionRecall",
+    "precision_recall",
+    "nearest_neighbours",
+    "memorisation_ratio",
+    "bleu",
+    "edit_distance",
+    "nearest_training_names",
+    "novelty",
+    "detector_accuracy",
 ]
 
 

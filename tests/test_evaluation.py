@@ -168,3 +168,9 @@ def test_check_precision_recall_stub():
         raise NotImplementedError
     with pytest.raises(CheckFailed, match="not written yet"):
         check_precision_recall(stub)
+
+
+def test_gankit_metrics_re_exports_the_evaluation_measures():
+    from gankit import evaluation, metrics
+    for name in ("precision_recall", "memorisation_ratio", "bleu", "novelty", "detector_accuracy", "nearest_neighbours"):
+        assert getattr(metrics, name) is getattr(evaluation, name)
