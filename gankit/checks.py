@@ -10,14 +10,14 @@ not happen — so a green CI run means the lesson works.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 
 __all__ = ["CheckFailed", "lesson_check", "check_discriminator_loss", "check_generator_loss", "check_causal_attention",
            "check_top_p", "check_negative_elbo", "check_precision_recall",
-           "check_style_transfer", "check_freeze_top", "check_gradient_penalty"]
+           "check_style_transfer", "check_freeze_top", "check_gradient_penalty", "not_written", "run_student"]
 
 
 class CheckFailed(AssertionError):
@@ -31,13 +31,24 @@ def lesson_check(condition: bool, passed: str, failed: str) -> None:
     print(f"✓ {passed}")
 
 
-def _call(fn: Callable, *args: torch.Tensor, name: str) -> float:
+def not_written(name: str) -> CheckFailed:
+    """The failure for an exercise still holding its stub."""
+    return CheckFailed(f"{name} is not written yet: replace the `raise NotImplementedError` with your code.")
+
+
+def run_student(fn: Callable, name: str, *args: Any) -> Any:
+    """``fn(*args)`` — a student's function — with its stub or its crash turned into a
+    CheckFailed that names ``name``."""
     try:
-        out = fn(*args)
+        return fn(*args)
     except NotImplementedError:
-        raise CheckFailed(f"{name} is not written yet: replace the `raise NotImplementedError` with your code.") from None
+        raise not_written(name) from None
     except Exception as exc:
         raise CheckFailed(f"{name} raised {exc.__class__.__name__}: {exc}") from exc
+
+
+def _call(fn: Callable, *args: torch.Tensor, name: str) -> float:
+    out = run_student(fn, name, *args)
     if not isinstance(out, torch.Tensor):
         raise CheckFailed(f"{name} should return a torch tensor (a scalar loss), got {type(out).__name__}.")
     if out.numel() != 1:
@@ -122,12 +133,7 @@ def check_causal_attention(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tenso
     gen = torch.Generator().manual_seed(0)
     q, k = torch.randn(2, 3, 6, 16, generator=gen), torch.randn(2, 3, 6, 16, generator=gen)
     v = torch.randn(2, 3, 6, 5, generator=gen)  # d_v ≠ d, so a mix-up of v and k shows
-    try:
-        out = fn(q, k, v)
-    except NotImplementedError:
-        raise CheckFailed("causal_attention is not written yet: replace the `raise NotImplementedError` with your code.") from None
-    except Exception as exc:
-        raise CheckFailed(f"causal_attention raised {exc.__class__.__name__}: {exc}") from exc
+    out = run_student(fn, "causal_attention", q, k, v)
     if isinstance(out, tuple):
         out = out[0]
     if not isinstance(out, torch.Tensor):
@@ -184,12 +190,7 @@ def check_top_p(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> None:
     probs = torch.tensor([0.05, 0.4, 0.1, 0.3, 0.15])
     cases = [(0.35, [1]), (0.5, [1, 3]), (0.8, [1, 3, 4]), (0.9, [1, 2, 3, 4]), (1.0, [0, 1, 2, 3, 4])]
     for p, keep in cases:
-        try:
-            out = fn(probs.clone(), p)
-        except NotImplementedError:
-            raise CheckFailed("top_p_filter is not written yet: replace the `raise NotImplementedError` with your code.") from None
-        except Exception as exc:
-            raise CheckFailed(f"top_p_filter raised {exc.__class__.__name__}: {exc}") from exc
+        out = run_student(fn, "top_p_filter", probs.clone(), p)
         if not isinstance(out, torch.Tensor) or out.shape != probs.shape:
             shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
             raise CheckFailed(f"top_p_filter should return probabilities of the same shape {tuple(probs.shape)}, got {shape}.")
@@ -227,13 +228,7 @@ def check_precision_recall(fn: Callable[[torch.Tensor, torch.Tensor, int], tuple
              (torch.randn(40, 3, generator=g), torch.randn(40, 3, generator=g) * 0.3, 2),
              (torch.randn(30, 2, generator=g), torch.randn(45, 2, generator=g) + 2.0, 4)]
     for real, fake, k in cases:
-        try:
-            out = fn(real.clone(), fake.clone(), k)
-        except NotImplementedError:
-            raise CheckFailed("precision_recall is not written yet: replace the `raise NotImplementedError` "
-                              "with your code.") from None
-        except Exception as exc:
-            raise CheckFailed(f"precision_recall raised {exc.__class__.__name__}: {exc}") from exc
+        out = run_student(fn, "precision_recall", real.clone(), fake.clone(), k)
         try:
             got_p, got_r = (float(v) for v in out)
         except (TypeError, ValueError):
@@ -283,12 +278,7 @@ def check_style_transfer(fn: Callable, model: torch.nn.Module, x: torch.Tensor, 
     source = torch.as_tensor(labels).long().cpu()
     target = (source + 1 + torch.arange(len(source)) % (n_classes - 1)) % n_classes  # another digit for each image
     device = next(model.parameters()).device
-    try:
-        out = fn(model, x.to(device), source.to(device), target.to(device))
-    except NotImplementedError:
-        raise CheckFailed("style_transfer is not written yet: replace the `raise NotImplementedError` with your code.") from None
-    except Exception as exc:
-        raise CheckFailed(f"style_transfer raised {exc.__class__.__name__}: {exc}") from exc
+    out = run_student(fn, "style_transfer", model, x.to(device), source.to(device), target.to(device))
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(x.shape):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise CheckFailed(f"style_transfer should return images of the same shape as x, {tuple(x.shape)}; got {shape}.")
@@ -341,12 +331,7 @@ def check_freeze_top(fn: Callable) -> None:
     model = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=3, n_head=2, n_embd=16))
     reference = GPT(model.config)
     for n_blocks in (1, 2, 0):  # a model may come in partly frozen: every flag must be set
-        try:
-            count = fn(model, n_blocks)
-        except NotImplementedError:
-            raise CheckFailed("freeze_top is not written yet: replace the `raise NotImplementedError` with your code.") from None
-        except Exception as exc:
-            raise CheckFailed(f"freeze_top raised {exc.__class__.__name__}: {exc}") from exc
+        count = run_student(fn, "freeze_top", model, n_blocks)
         expected_count = freeze_all_but_top(reference, n_blocks)
         got = {name: p.requires_grad for name, p in model.named_parameters()}
         want = {name: p.requires_grad for name, p in reference.named_parameters()}

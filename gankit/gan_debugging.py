@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.checks import CheckFailed
+from gankit.checks import CheckFailed, not_written, run_student
 from gankit.models.gan import MLPDiscriminator, MLPDiscriminatorConfig, MLPGenerator, MLPGeneratorConfig
 
 __all__ = [
@@ -138,10 +138,6 @@ def _keeps_rng(check: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
-def _not_written(name: str) -> CheckFailed:
-    return CheckFailed(f"{name} is not written yet: replace the `raise NotImplementedError` with your code.")
-
-
 def _small_gan(seed: int = 0, lr: float = 1e-3) -> GANParts:
     """A tiny 2-D GAN with Adam optimisers and the right loss, always the same for a seed
     (built without disturbing the notebook's random number stream)."""
@@ -195,7 +191,7 @@ def check_optimizers(make_optimizers: Callable[[nn.Module, nn.Module, float], tu
     try:
         out = make_optimizers(G, D, 3e-4)
     except NotImplementedError:
-        raise _not_written("make_optimizers") from None
+        raise not_written("make_optimizers") from None
     except TypeError as exc:
         if "parameters()" in str(exc) and "self" in str(exc):
             raise CheckFailed(
@@ -233,7 +229,7 @@ def check_criterion(criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tens
     """``criterion(logits, targets)`` must be the binary cross-entropy of sigmoid(logits),
     averaged over the batch: mean[softplus(a) − t·a], what ``nn.BCEWithLogitsLoss()`` computes."""
     if criterion is Ellipsis:
-        raise _not_written("criterion")
+        raise not_written("criterion")
     logits = torch.tensor([-3.0, 0.5, 2.0, 40.0], requires_grad=True)  # D's raw outputs: any real number
     targets = torch.tensor([0.0, 1.0, 1.0, 0.0])
     a, t = logits.detach(), targets
@@ -241,7 +237,7 @@ def check_criterion(criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tens
     try:
         out = criterion(logits, targets)
     except NotImplementedError:
-        raise _not_written("criterion") from None
+        raise not_written("criterion") from None
     except RuntimeError as exc:
         if "between 0 and 1" in str(exc):
             raise CheckFailed(
@@ -296,12 +292,7 @@ def check_d_step(d_step: Callable[[GANParts, torch.Tensor, torch.Tensor], Any]) 
         lr_, lf = gan.D(real), gan.D(fake)
         expected = float(F.binary_cross_entropy_with_logits(lr_, torch.ones_like(lr_))
                           + F.binary_cross_entropy_with_logits(lf, torch.zeros_like(lf)))
-    try:
-        out = d_step(gan, real, fake)
-    except NotImplementedError:
-        raise _not_written("d_step") from None
-    except Exception as exc:
-        raise CheckFailed(f"d_step raised {type(exc).__name__}: {exc}") from exc
+    out = run_student(d_step, "d_step", gan, real, fake)
     got = _number(out, "d_step")
     if not (_close(got, expected) or _close(got, expected / 2)):
         raise CheckFailed(f"d_step returned {got:.4f}; D's loss on the test batch is criterion(D(real), 1) + "
@@ -346,12 +337,7 @@ def check_update(update: Callable[[torch.optim.Optimizer, torch.Tensor], Any],
     for p in model.parameters():  # stale gradients, as the previous step leaves them
         p.grad = torch.full_like(p, 5.0)
     before = _weights(model)
-    try:
-        update(opt, (model(x) ** 2).mean())
-    except NotImplementedError:
-        raise _not_written("update") from None
-    except Exception as exc:
-        raise CheckFailed(f"update raised {type(exc).__name__}: {exc}") from exc
+    run_student(update, "update", opt, (model(x) ** 2).mean())
     deltas = [p.detach() - b for p, b in zip(model.parameters(), before)]
     if all(float(d.abs().max()) == 0 for d in deltas):
         if not _has_grad(model):
@@ -402,12 +388,7 @@ def check_g_step(g_step: Callable[[GANParts, torch.Tensor], Any]) -> None:
         expected = float(F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits)))
         wrong_target = float(F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits)))
     g_before, d_before = _weights(gan.G), _weights(gan.D)
-    try:
-        out = g_step(gan, fake)
-    except NotImplementedError:
-        raise _not_written("g_step") from None
-    except Exception as exc:
-        raise CheckFailed(f"g_step raised {type(exc).__name__}: {exc}") from exc
+    out = run_student(g_step, "g_step", gan, fake)
     got = _number(out, "g_step")
     if not _close(got, expected):
         hint = ("It uses target 0: G wants D to call its samples *real*, so its target is 1."
@@ -441,12 +422,7 @@ def check_real_batch(real_batch: Callable[[torch.Tensor, int, torch.Generator | 
     from gankit.data import mixture
 
     data = mixture("ring8").sample(400, seed=3)
-    try:
-        batch = real_batch(data, 64, torch.Generator().manual_seed(0))
-    except NotImplementedError:
-        raise _not_written("real_batch") from None
-    except Exception as exc:
-        raise CheckFailed(f"real_batch raised {type(exc).__name__}: {exc}") from exc
+    batch = run_student(real_batch, "real_batch", data, 64, torch.Generator().manual_seed(0))
     if not isinstance(batch, torch.Tensor) or batch.shape != (64, 2):
         shape = tuple(batch.shape) if isinstance(batch, torch.Tensor) else type(batch).__name__
         raise CheckFailed(f"real_batch(data, 64, ...) should return 64 rows of data, shape (64, 2); got {shape}.")
@@ -498,7 +474,7 @@ def check_image_generator(generator_class: Callable[..., nn.Module]) -> None:
         try:
             G = generator_class(latent_dim=latent_dim, image_shape=image_shape)
         except NotImplementedError:
-            raise _not_written(getattr(generator_class, "__name__", "the generator")) from None
+            raise not_written(getattr(generator_class, "__name__", "the generator")) from None
         except Exception as exc:
             raise CheckFailed(f"Building the generator with latent_dim={latent_dim}, image_shape={image_shape} "
                               f"raised {type(exc).__name__}: {exc}") from exc
@@ -511,7 +487,7 @@ def check_image_generator(generator_class: Callable[..., nn.Module]) -> None:
                 with torch.no_grad():
                     out = G(z)
             except NotImplementedError:
-                raise _not_written(getattr(generator_class, "__name__", "the generator")) from None
+                raise not_written(getattr(generator_class, "__name__", "the generator")) from None
             except RuntimeError as exc:
                 if "is invalid for input of size" in str(exc):
                     raise CheckFailed(
