@@ -11,7 +11,9 @@ Toy 2-D data (generated from a seed, nothing on disk):
 Images:
 
 * ``mnist_subset`` — 5,000 real MNIST digits (500 per class) bundled in ``data/``, split
-  4,000 train / 1,000 test; the loader checks the file's sha256 (see data/README.md);
+  4,000 train / 1,000 test; the loader checks the file's sha256 (see data/README.md).
+  Each split is **sorted by digit** (all 0s, then all 1s, …): never take "the first N" as a
+  sample or a validation set — use :func:`per_class_split` or a seeded ``torch.randperm``;
 * ``mnist`` and ``fashion_mnist`` — the full sets through torchvision, downloaded into
   ``data/`` the first time when you are online. Offline they fail with a message that
   points at ``mnist_subset``.
@@ -51,6 +53,7 @@ __all__ = [
     "moons",
     "spiral",
     "load_mnist_subset",
+    "per_class_split",
     "load_digits8",
     "load_torchvision",
     "load_image_folder",
@@ -186,6 +189,11 @@ def load_mnist_subset(split: str = "train", path: Path | None = None) -> tuple[t
     ``split`` is "train" (4,000 digits, 400 per class), "test" (1,000, 100 per class) or
     "all". The file's sha256 is checked first, so a damaged copy is caught here rather
     than showing up as strange training results.
+
+    The digits come **sorted by label**: ``images[:500]`` of the training split are all
+    zeros, and ``images[-500:]`` are a hundred 8s and four hundred 9s. Hold digits back with
+    :func:`per_class_split`, and show or measure a seeded random subset
+    (``images[torch.randperm(len(images), generator=...)[:n]]``), never a leading slice.
     """
     if split not in ("train", "test", "all"):
         raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}.")
@@ -208,6 +216,36 @@ def load_mnist_subset(split: str = "train", path: Path | None = None) -> tuple[t
         y = np.concatenate([f[f"y_{p}"] for p in parts])
     images = torch.from_numpy(x).float().div_(255).unsqueeze(1)  # (N, 1, 28, 28)
     return images, torch.from_numpy(y).long()
+
+
+def per_class_split(labels: torch.Tensor, per_class: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices ``(keep, held)`` that hold back ``per_class`` examples of every class.
+
+    ``held`` has ``per_class`` indices of each label in ``labels`` (drawn at random with
+    ``seed``), ``keep`` all the others; both are sorted, disjoint, and together cover every
+    index once. Use it for a validation set that looks like the training set — unlike
+    ``x[-500:]`` of a file sorted by label (:func:`load_mnist_subset`), which would hold back
+    only the last digits and train on none of them::
+
+        images, labels = load_mnist_subset("train")
+        fit, val = per_class_split(labels, 50)         # 3,500 to train on, 50 of each digit to validate
+        x_fit, x_val = images[fit], images[val]
+    """
+    labels = torch.as_tensor(labels)
+    if labels.ndim != 1 or labels.dtype.is_floating_point:
+        raise ValueError(f"labels must be a 1-D tensor of integer class labels, got shape {tuple(labels.shape)} "
+                         f"and dtype {labels.dtype}.")
+    counts = torch.bincount(labels - labels.min()) if len(labels) else torch.zeros(0, dtype=torch.long)
+    smallest = int(counts[counts > 0].min()) if len(labels) else 0
+    if not isinstance(per_class, int) or per_class < 0 or per_class > smallest:
+        raise ValueError(f"per_class must be an int from 0 to {smallest} (the size of the smallest class), "
+                         f"got {per_class!r}.")
+    gen = torch.Generator().manual_seed(seed)
+    held = torch.cat([idx[torch.randperm(len(idx), generator=gen)[:per_class]]
+                      for idx in (torch.nonzero(labels == c)[:, 0] for c in labels.unique())])
+    keep = torch.ones(len(labels), dtype=torch.bool)
+    keep[held] = False
+    return keep.nonzero()[:, 0], held.sort().values
 
 
 DIGITS8_LEVELS = 17  # intensities 0…16 in scikit-learn's 8×8 digits

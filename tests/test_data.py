@@ -219,6 +219,39 @@ def test_mnist_subset_splits_do_not_overlap(mnist_train, mnist_test):
     assert not (train & test)
 
 
+def test_mnist_subset_is_sorted_by_label_as_documented(mnist_train):
+    # the reason per_class_split exists: a leading or trailing slice is not a sample
+    _, y = mnist_train
+    assert torch.equal(y, y.sort().values)
+    assert set(y[-500:].tolist()) == {8, 9}
+
+
+def test_per_class_split_holds_back_every_class_equally(mnist_train):
+    _, y = mnist_train
+    keep, held = data.per_class_split(y, 50, seed=0)
+    assert torch.bincount(y[held], minlength=10).tolist() == [50] * 10
+    assert torch.bincount(y[keep], minlength=10).tolist() == [350] * 10
+    assert torch.equal(torch.cat([keep, held]).sort().values, torch.arange(4000))  # disjoint, covers every index
+    assert torch.equal(keep, keep.sort().values) and torch.equal(held, held.sort().values)
+
+
+def test_per_class_split_is_random_but_seeded():
+    y = torch.arange(10).repeat_interleave(20)  # 20 of each of 10 classes, sorted
+    a, b, c = (data.per_class_split(y, 5, seed=s)[1] for s in (0, 0, 1))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert not torch.equal(a, torch.cat([torch.arange(5) + 20 * k for k in range(10)]))  # not the first 5 of each
+
+
+def test_per_class_split_bad_arguments():
+    y = torch.tensor([0, 0, 0, 1, 1, 2])
+    with pytest.raises(ValueError, match="smallest class"):
+        data.per_class_split(y, 2)  # class 2 has one example
+    with pytest.raises(ValueError, match="integer class labels"):
+        data.per_class_split(y.float(), 1)
+    keep, held = data.per_class_split(y, 0)
+    assert len(held) == 0 and len(keep) == 6
+
+
 def test_mnist_subset_bad_split():
     with pytest.raises(ValueError, match="split"):
         load_mnist_subset("validation")

@@ -57,17 +57,6 @@ PARAMS = {
 }
 
 
-def validation_split(labels: torch.Tensor, per_class: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Indices (train, validation) into the training digits: ``per_class`` of each digit,
-    drawn with ``seed``, for validation; the rest for training."""
-    gen = torch.Generator().manual_seed(seed)
-    val = torch.cat([idx[torch.randperm(len(idx), generator=gen)[:per_class]]
-                     for idx in (torch.nonzero(labels == c)[:, 0] for c in labels.unique())])
-    keep = torch.ones(len(labels), dtype=torch.bool)
-    keep[val] = False
-    return keep.nonzero()[:, 0], val.sort().values
-
-
 def measure(model: torch.nn.Module, k: int = 100, seed: int = 0) -> dict[str, float]:
     """The held-out figures of a conditional VAE: style-transfer agreement, −ELBO and its
     terms, and the importance-weighted NLL with ``k`` samples (nats per image)."""
@@ -90,7 +79,7 @@ def measure(model: torch.nn.Module, k: int = 100, seed: int = 0) -> dict[str, fl
 
 
 def train(out: Path, seed: int = 0, progress: bool = True, **params) -> dict:
-    from gankit.data import load_mnist_subset
+    from gankit.data import load_mnist_subset, per_class_split
     from gankit.models import ConditionalVAE, ConditionalVAEConfig
     from gankit.train import VAETrainConfig, train_vae
     from gankit.utils import get_device, save_checkpoint, seed_everything
@@ -99,7 +88,7 @@ def train(out: Path, seed: int = 0, progress: bool = True, **params) -> dict:
     device = get_device()
     seed_everything(seed)
     images, labels = load_mnist_subset("train")  # the test split stays held out
-    train_idx, val_idx = validation_split(labels, p["val_per_class"], seed)
+    train_idx, val_idx = per_class_split(labels, p["val_per_class"], seed)
     model = ConditionalVAE(ConditionalVAEConfig(latent_dim=p["latent_dim"], hidden_dims=list(p["hidden_dims"]),
                                                 beta=p["beta"])).to(device)
     config = VAETrainConfig(steps=p["steps"], batch_size=p["batch_size"], lr=p["lr"], eval_every=p["eval_every"],

@@ -4,8 +4,8 @@ The same model as the lesson (:class:`gankit.models.VAE`: an MLP encoder 784 →
 2·16 and its mirror as decoder, ELU, dropout 0.3, a code of 16 numbers, a Bernoulli
 decoder), trained by the same loop (:func:`gankit.train.train_vae`: Adam with a cosine
 learning-rate decay, weights averaged over the last ~200 steps) on the same binarised
-training digits (pixels > 0.5), with the same 500 held back for early stopping (the last
-500 of the training split). What differs from the lesson's run: more steps (4,000 rather
+training digits (pixels > 0.5), with the same 500 held back for early stopping (50 of
+each digit, :func:`gankit.data.per_class_split`). What differs from the lesson's run: more steps (4,000 rather
 than 1,500), with validation every 200 steps and the best weights kept.
 
 The 1,000 test digits are never trained on; the checkpoint's metadata holds the figures
@@ -35,7 +35,7 @@ DESCRIPTION = ("lesson 06's VAE (MLP 400, code of 16, Bernoulli decoder) trained
 DEFAULT_OUT = "data/checkpoints/vae_digits.pt"
 PARAMS = {
     "steps": 4000,  # Adam updates at most (the lesson: 1,500)
-    "n_val": 500,  # the last training digits, held back for early stopping (as the lesson)
+    "val_per_class": 50,  # training digits of each class held back for early stopping (as the lesson)
     "eval_every": 200,
     "batch_size": 128,
     "lr": 2e-3,
@@ -85,8 +85,11 @@ def train(out: Path, seed: int = 0, progress: bool = True, **params) -> dict:
     p = {**PARAMS, **params}
     device = get_device()
     seed_everything(seed)
-    x, _ = binarised("train")  # the test split stays held out
-    x_fit, x_val = x[:-p["n_val"]], x[-p["n_val"]:]
+    from gankit.data import per_class_split
+
+    x, labels = binarised("train")  # the test split stays held out
+    fit, val = per_class_split(labels, p["val_per_class"], seed)  # the file is sorted by digit: hold back every digit
+    x_fit, x_val = x[fit], x[val]
     model = VAE(VAEConfig(image_size=28, latent_dim=p["latent_dim"], hidden_dims=list(p["hidden_dims"]),
                           activation=p["activation"], dropout=p["dropout"])).to(device)
     config = VAETrainConfig(steps=p["steps"], batch_size=p["batch_size"], lr=p["lr"], ema=p["ema"],
