@@ -51,13 +51,24 @@ __all__ = [
 # --------------------------------------------------------------------------- losses
 
 
-def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: float = 1.0) -> torch.Tensor:
     """−V(D, G) on a batch: −[mean log D(x) + mean log(1 − D(G(z)))].
 
     Minimising it maximises V, so D learns to say "real" (σ → 1) for data and "fake"
     (σ → 0) for samples. Equal to BCE-with-logits with targets 1 for real and 0 for fake.
+
+    ``real_label`` < 1 is **one-sided label smoothing** (Salimans et al., 2016, "Improved
+    Techniques for Training GANs"): the target for real examples becomes ``real_label``
+    (0.9 is usual), so the real term is −[r·log D(x) + (1 − r)·log(1 − D(x))], whose
+    optimum is D(x) = r rather than 1; fakes keep the target 0 (smoothing them too would
+    reward D for letting samples near the data pass).
     """
-    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    if not 0.0 < real_label <= 1.0:
+        raise ValueError(f"real_label must be in (0, 1] (1: no smoothing; 0.9 is usual), got {real_label!r}.")
+    real_term = F.softplus(-real_logits)  # −log σ(a)
+    if real_label != 1.0:
+        real_term = real_label * real_term + (1 - real_label) * F.softplus(real_logits)  # ... − (1 − r) log(1 − σ(a))
+    return real_term.mean() + F.softplus(fake_logits).mean()
 
 
 def generator_loss_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
@@ -117,15 +128,22 @@ class GANObjective:
 
 
 class StandardGAN(GANObjective):
-    """Goodfellow et al.'s game on D's logits: :func:`discriminator_loss` for D and the
-    saturating or non-saturating loss for G (or loss functions of your own)."""
+    """Goodfellow et al.'s game on D's logits: :func:`discriminator_loss` for D (with
+    one-sided label smoothing when ``real_label`` < 1) and the saturating or non-saturating
+    loss for G (or loss functions of your own)."""
 
     def __init__(self, g_loss: str = "nonsaturating",
                  d_loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-                 g_loss_fn: Callable[[torch.Tensor], torch.Tensor] | None = None):
+                 g_loss_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 real_label: float = 1.0):
         if g_loss not in GENERATOR_LOSSES:
             raise ValueError(f"g_loss must be one of {', '.join(GENERATOR_LOSSES)}, got {g_loss!r}.")
-        self.d_loss_fn = d_loss_fn or discriminator_loss
+        if d_loss_fn is not None and real_label != 1.0:
+            raise ValueError("real_label smooths the default discriminator loss; with a d_loss_fn of your own, "
+                             "put the smoothing in that function.")
+        discriminator_loss(torch.zeros(1), torch.zeros(1), real_label)  # checks real_label's range now, not at step 1
+        self.d_loss_fn = d_loss_fn or (lambda real, fake: discriminator_loss(real, fake, real_label))
+        self.real_label = real_label
         self.g_loss_fn = g_loss_fn or GENERATOR_LOSSES[g_loss]
         self.name = "GAN (custom losses)" if d_loss_fn or g_loss_fn else f"GAN ({g_loss})"
 

@@ -139,6 +139,35 @@ def test_standard_objective_equals_the_default():
     assert runs[0] == runs[1]
 
 
+def test_label_smoothing_by_hand():
+    # real logit 2, fake logit -1, real_label 0.9:
+    # 0.9·softplus(-2) + 0.1·softplus(2) + softplus(-1) = 0.9·0.126928 + 0.1·2.126928 + 0.313262
+    real, fake = torch.tensor([2.0]), torch.tensor([-1.0])
+    assert discriminator_loss(real, fake, real_label=0.9).item() == pytest.approx(0.640190, abs=1e-5)
+    assert discriminator_loss(real, fake).item() == pytest.approx(0.126928 + 0.313262, abs=1e-5)
+    assert torch.equal(discriminator_loss(real, fake, 1.0), discriminator_loss(real, fake))
+
+
+def test_label_smoothing_moves_the_optimum_to_real_label():
+    # the smoothed real term is minimised where D(x) = σ(a) = 0.9, i.e. at the logit log 9, not at +∞
+    a = torch.tensor([math.log(9.0)], requires_grad=True)
+    discriminator_loss(a, torch.tensor([-50.0]), real_label=0.9).backward()
+    assert abs(a.grad.item()) < 1e-6
+    b = torch.tensor([math.log(9.0)], requires_grad=True)
+    discriminator_loss(b, torch.tensor([-50.0])).backward()
+    assert b.grad.item() < -0.05  # unsmoothed: still pushing D(x) towards 1
+
+
+def test_standard_gan_real_label():
+    objective = StandardGAN(real_label=0.9)
+    loss, _ = objective.d_loss(None, None, None, torch.tensor([2.0]), torch.tensor([-1.0]))
+    assert loss.item() == pytest.approx(0.640190, abs=1e-5)
+    with pytest.raises(ValueError, match="real_label must be in"):
+        StandardGAN(real_label=1.5)
+    with pytest.raises(ValueError, match="your own"):
+        StandardGAN(d_loss_fn=discriminator_loss, real_label=0.9)
+
+
 def test_objective_and_loss_functions_are_exclusive():
     G, D = tiny()
     with pytest.raises(ValueError, match="not both"):
