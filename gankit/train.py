@@ -468,6 +468,27 @@ def train_gan(
 # skipped (padding). ``train_lm`` only feeds batches and steps the optimiser.
 
 
+def _place(model: nn.Module, device: torch.device | str | None) -> torch.device:
+    """Move ``model`` to ``device`` (default: where its parameters already are), in train mode."""
+    device = torch.device(device if device is not None else next(model.parameters()).device)
+    model.to(device).train()
+    return device
+
+
+def _optimiser_step(opt: torch.optim.Optimizer, loss: torch.Tensor, lr: float, model: nn.Module,
+                    grad_clip: float | None) -> None:
+    """One update of ``model`` on ``loss`` at learning rate ``lr`` (set on every parameter group):
+    clear the old gradients, back-propagate, clip the gradient norm to ``grad_clip`` (None: no
+    clipping), step."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip is not None:
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+
+
 def scheduled_lr(step: int, lr: float, steps: int, warmup_steps: int = 0, schedule: str = "cosine",
                  min_lr_ratio: float = 0.1) -> float:
     """The learning rate of update number ``step`` (1-based) out of ``steps``: a linear
@@ -590,10 +611,7 @@ def train_lm(
     x, y = _check_pairs(data, "data")
     if val_data is not None:
         _check_pairs(val_data, "val_data")
-    if device is None:
-        device = next(model.parameters()).device
-    device = torch.device(device)
-    model.to(device).train()
+    device = _place(model, device)
     x, y = x.to(device), y.to(device)
 
     # weight decay pulls weight matrices and embeddings towards 0; biases and LayerNorm gains keep theirs
@@ -629,13 +647,7 @@ def train_lm(
                 )
             # (3) one AdamW step at the scheduled learning rate
             lr = cfg.lr_at(step)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
+            _optimiser_step(opt, loss, lr, model, cfg.grad_clip)
 
             # (4) record
             history.step.append(step)
@@ -811,10 +823,7 @@ def train_vae(
     x, y = _check_images(data, "data")
     if val_data is not None:
         _check_images(val_data, "val_data")
-    if device is None:
-        device = next(model.parameters()).device
-    device = torch.device(device)
-    model.to(device).train()
+    device = _place(model, device)
     x = x.to(device)
     y = y.to(device) if y is not None else None
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
@@ -844,13 +853,7 @@ def train_vae(
                                 kept=f"the model keeps its weights of step {step - 1}")
             # (3) one Adam step at the scheduled learning rate
             lr = cfg.lr_at(step)
-            for group in opt.param_groups:
-                group["lr"] = lr
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
+            _optimiser_step(opt, loss, lr, model, cfg.grad_clip)
             if averaged is not None:
                 averaged.update_parameters(model)
 
