@@ -19,6 +19,22 @@ def test_every_lesson_is_listed_in_the_readme_with_its_time():
         )
 
 
+def test_each_lesson_states_its_measured_time_in_its_introduction():
+    # the student reads the lesson, not its metadata: the two must say the same
+    import re
+
+    import nbformat
+
+    for lesson in find_lessons():
+        intro = nbformat.read(lesson.path, as_version=4).cells[0].source
+        match = re.search(r"\*\*Expected CPU time:\*\* about (\d+) seconds", intro)
+        assert match, f"{lesson.name}: the first cell should say '**Expected CPU time:** about N seconds'."
+        assert int(match.group(1)) == lesson.expected_cpu_seconds, (
+            f"{lesson.name} says about {match.group(1)} seconds in its introduction but its metadata "
+            f"(measured by make bench) says {lesson.expected_cpu_seconds:.0f}."
+        )
+
+
 def test_readme_names_the_two_commands():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "make lab" in readme and "make test" in readme
