@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import time
 from pathlib import Path
 from types import ModuleType
+from typing import Any, Callable
 
 __all__ = ["find_recipes", "get_recipe", "checkpoint_path", "REPO_ROOT"]
 
@@ -63,3 +65,29 @@ def get_recipe(name: str) -> ModuleType:
 def checkpoint_path(name: str) -> Path:
     """Where recipe ``name`` writes its bundled checkpoint (``data/checkpoints/<name>.pt``)."""
     return REPO_ROOT / get_recipe(name).DEFAULT_OUT
+
+
+def run_training(out: Path, train: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:
+    """Call one of the kit's training loops, ``train(*args, **kwargs)`` (``train_gan``,
+    ``train_lm``, ``train_vae``), and measure the CPU time it takes. Returns ``(history,
+    cpu_seconds)``. A run stopped early (■ in Jupyter, Ctrl-C: ``history.interrupted``) raises
+    KeyboardInterrupt, so a recipe never writes a half-trained model to ``out``."""
+    start = time.process_time()
+    history = train(*args, **kwargs)
+    cpu_seconds = time.process_time() - start
+    if history.interrupted:
+        raise KeyboardInterrupt(f"training stopped at step {len(history)}; nothing was saved to {out}.")
+    return history, cpu_seconds
+
+
+def save_recipe_checkpoint(out: Path, model: Any, name: str, seed: int, params: dict, figures: dict,
+                           **extra: Any) -> Path:
+    """:func:`gankit.utils.save_checkpoint` with the metadata every recipe records: its name,
+    seed, parameters and measured figures, any ``extra`` items (a vocabulary, a loss curve),
+    and the number of torch threads and the torch version of the run (results depend on both)."""
+    import torch
+
+    from gankit.utils import save_checkpoint
+
+    return save_checkpoint(out, model, recipe=name, seed=seed, params=params, figures=figures, **extra,
+                           threads=torch.get_num_threads(), torch_version=torch.__version__)

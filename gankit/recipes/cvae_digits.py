@@ -34,7 +34,6 @@ The checkpoint's metadata holds the parameters, the seed and the figures:
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import torch
@@ -81,8 +80,9 @@ def measure(model: torch.nn.Module, k: int = 100, seed: int = 0) -> dict[str, fl
 def train(out: Path, seed: int = 0, progress: bool = True, **params) -> dict:
     from gankit.data import load_mnist_subset, per_class_split
     from gankit.models import ConditionalVAE, ConditionalVAEConfig
+    from gankit.recipes import run_training, save_recipe_checkpoint
     from gankit.train import VAETrainConfig, train_vae
-    from gankit.utils import get_device, save_checkpoint, seed_everything
+    from gankit.utils import get_device, seed_everything
 
     p = {**PARAMS, **params}
     device = get_device()
@@ -93,17 +93,12 @@ def train(out: Path, seed: int = 0, progress: bool = True, **params) -> dict:
                                                 beta=p["beta"])).to(device)
     config = VAETrainConfig(steps=p["steps"], batch_size=p["batch_size"], lr=p["lr"], eval_every=p["eval_every"],
                             keep_best=True, seed=seed, progress=progress)
-    cpu_start = time.process_time()
-    history = train_vae(model, (images[train_idx], labels[train_idx]), config, device=device,
-                        val_data=(images[val_idx], labels[val_idx]))
-    cpu_seconds = time.process_time() - cpu_start
-    if history.interrupted:
-        raise KeyboardInterrupt(f"training stopped at step {len(history)}; nothing was saved to {out}.")
+    history, cpu_seconds = run_training(out, train_vae, model, (images[train_idx], labels[train_idx]), config,
+                                        device=device, val_data=(images[val_idx], labels[val_idx]))
 
     model = model.cpu().eval()
     figures = measure(model, k=p["k"], seed=seed)
     figures.update(steps=len(history), best_step=history.best_step, val_nelbo=min(history.val_nelbo),
                    train_seconds=round(history.seconds, 1), cpu_seconds=round(cpu_seconds, 1))
-    save_checkpoint(out, model, recipe=NAME, seed=seed, params=p, figures=figures,
-                    threads=torch.get_num_threads(), torch_version=torch.__version__)
+    save_recipe_checkpoint(out, model, NAME, seed, p, figures)
     return figures

@@ -43,7 +43,6 @@ reference), so ``read_checkpoint(path)["metadata"]`` says what the file reached.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -95,6 +94,7 @@ def train(out: Path, seed: int = 0, progress: bool = True, **params) -> dict:
     from gankit.judge import real_reference
     from gankit.models import DCGANDiscriminator, DCGANDiscriminatorConfig, DCGANGenerator, DCGANGeneratorConfig
     from gankit.models.dcgan import WeightAverage, refresh_batch_norm, to_tanh_range
+    from gankit.recipes import run_training, save_recipe_checkpoint
     from gankit.train import GANTrainConfig, StandardGAN, train_gan
     from gankit.utils import get_device, save_checkpoint, seed_everything
 
@@ -128,15 +128,11 @@ def train(out: Path, seed: int = 0, progress: bool = True, **params) -> dict:
     config = GANTrainConfig(steps=p["steps"], batch_size=p["batch_size"], lr_g=p["lr"], lr_d=p["lr"],
                             betas=(0.5, 0.999), lr_schedule=p["lr_schedule"], snapshot_every=1,
                             progress=progress, seed=seed)
-    cpu_start = time.process_time()
-    history = train_gan(G, D, real, config, device=device, snapshot_fn=after_step, objective=objective)
-    cpu_seconds = time.process_time() - cpu_start
-    if history.interrupted:
-        raise KeyboardInterrupt(f"training stopped at step {len(history)}; nothing was saved to {out}.")
+    history, cpu_seconds = run_training(out, train_gan, G, D, real, config, device=device, snapshot_fn=after_step,
+                                        objective=objective)
 
     final = refresh_batch_norm(average.model, seed=seed) if average is not None else G.eval()
     figures = measure(final, p["n_eval"], reference=reference)
     figures.update(steps=len(history), train_seconds=round(history.seconds, 1), cpu_seconds=round(cpu_seconds, 1))
-    save_checkpoint(out, final.cpu(), recipe=NAME, seed=seed, params=p, figures=figures,
-                    threads=torch.get_num_threads(), torch_version=torch.__version__)
+    save_recipe_checkpoint(out, final.cpu(), NAME, seed, p, figures)
     return figures

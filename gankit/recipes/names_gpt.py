@@ -22,10 +22,8 @@ Reproduce it with ``gankit train names_gpt`` (writes data/checkpoints/names_gpt.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import torch
 
 NAME = "names_gpt"
 DESCRIPTION = ("lesson 09's names GPT (about 200K parameters, <female>/<male> control tokens) trained 4,000 steps "
@@ -62,7 +60,8 @@ def train(out: Path, seed: int = 0, progress: bool = True, **params) -> dict:
     from gankit import text
     from gankit.models import GPT, GPTConfig
     from gankit.train import LMTrainConfig, evaluate_lm, train_lm
-    from gankit.utils import get_device, save_checkpoint, seed_everything
+    from gankit.recipes import run_training, save_recipe_checkpoint
+    from gankit.utils import get_device, seed_everything
 
     p = {**PARAMS, **params}
     device = get_device()
@@ -77,11 +76,8 @@ def train(out: Path, seed: int = 0, progress: bool = True, **params) -> dict:
     train_config = LMTrainConfig(steps=p["steps"], batch_size=p["batch_size"], lr=p["lr"],
                                  weight_decay=p["weight_decay"], warmup_steps=p["warmup_steps"],
                                  eval_every=p["eval_every"], progress=progress, seed=seed)
-    cpu_start = time.process_time()
-    history = train_lm(model, train_data, train_config, device=device, val_data=val_data)
-    cpu_seconds = time.process_time() - cpu_start
-    if history.interrupted:
-        raise KeyboardInterrupt(f"training stopped at step {len(history)}; nothing was saved to {out}.")
+    history, cpu_seconds = run_training(out, train_lm, model, train_data, train_config, device=device,
+                                        val_data=val_data)
 
     test_names = text.load_names("first", "test")
     pairs = text.labelled_names("test")
@@ -97,7 +93,6 @@ def train(out: Path, seed: int = 0, progress: bool = True, **params) -> dict:
         "train_seconds": round(history.seconds, 1),
         "cpu_seconds": round(cpu_seconds, 1),
     }
-    save_checkpoint(out, model.cpu(), recipe=NAME, seed=seed, params=p, figures=figures, vocab=vocab.as_dict(),
-                    history={"val_step": history.val_step, "val_loss": history.val_loss},
-                    threads=torch.get_num_threads(), torch_version=torch.__version__)
+    save_recipe_checkpoint(out, model.cpu(), NAME, seed, p, figures, vocab=vocab.as_dict(),
+                           history={"val_step": history.val_step, "val_loss": history.val_loss})
     return figures

@@ -20,7 +20,6 @@ every 50 steps, validation loss), which lesson 10 plots next to its own short ru
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import torch
@@ -63,7 +62,8 @@ def train(out: Path, seed: int = 0, progress: bool = True, **params) -> dict:
     from gankit import text
     from gankit.models import GPT, GPTConfig
     from gankit.train import LMTrainConfig, evaluate_lm, train_lm
-    from gankit.utils import get_device, save_checkpoint, seed_everything
+    from gankit.recipes import run_training, save_recipe_checkpoint
+    from gankit.utils import get_device, seed_everything
 
     p = {**PARAMS, **params}
     device = get_device()
@@ -76,11 +76,8 @@ def train(out: Path, seed: int = 0, progress: bool = True, **params) -> dict:
     train_config = LMTrainConfig(steps=p["steps"], batch_size=p["batch_size"], lr=p["lr"],
                                  weight_decay=p["weight_decay"], warmup_steps=p["warmup_steps"],
                                  eval_every=p["eval_every"], progress=progress, seed=seed)
-    cpu_start = time.process_time()
-    history = train_lm(model, data["train"], train_config, device=device, val_data=data["val"])
-    cpu_seconds = time.process_time() - cpu_start
-    if history.interrupted:
-        raise KeyboardInterrupt(f"training stopped at step {len(history)}; nothing was saved to {out}.")
+    history, cpu_seconds = run_training(out, train_lm, model, data["train"], train_config, device=device,
+                                        val_data=data["val"])
 
     first_test = text.lm_examples(text.load_names("first", "test"), vocab, p["block_size"])
     figures = {
@@ -92,10 +89,9 @@ def train(out: Path, seed: int = 0, progress: bool = True, **params) -> dict:
     }
     n = len(history.loss) // CURVE_EVERY * CURVE_EVERY
     curve = torch.tensor(history.loss[:n]).view(-1, CURVE_EVERY).mean(1)
-    save_checkpoint(
-        out, model.cpu(), recipe=NAME, seed=seed, params=p, figures=figures, vocab=vocab.as_dict(),
+    save_recipe_checkpoint(
+        out, model.cpu(), NAME, seed, p, figures, vocab=vocab.as_dict(),
         curve={"step": [CURVE_EVERY * (i + 1) for i in range(len(curve))], "loss": curve.tolist(),
                "val_step": history.val_step, "val_loss": history.val_loss},
-        threads=torch.get_num_threads(), torch_version=torch.__version__,
     )
     return figures

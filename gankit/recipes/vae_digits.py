@@ -23,7 +23,6 @@ measured on them (binarised the same way):
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import torch
@@ -78,15 +77,15 @@ def measure(model: torch.nn.Module, k: int = 100, seed: int = 0) -> dict[str, fl
 
 
 def train(out: Path, seed: int = 0, progress: bool = True, **params) -> dict:
+    from gankit.data import per_class_split
     from gankit.models import VAE, VAEConfig
+    from gankit.recipes import run_training, save_recipe_checkpoint
     from gankit.train import VAETrainConfig, train_vae
-    from gankit.utils import get_device, save_checkpoint, seed_everything
+    from gankit.utils import get_device, seed_everything
 
     p = {**PARAMS, **params}
     device = get_device()
     seed_everything(seed)
-    from gankit.data import per_class_split
-
     x, labels = binarised("train")  # the test split stays held out
     fit, val = per_class_split(labels, p["val_per_class"], seed)  # the file is sorted by digit: hold back every digit
     x_fit, x_val = x[fit], x[val]
@@ -94,16 +93,11 @@ def train(out: Path, seed: int = 0, progress: bool = True, **params) -> dict:
                           activation=p["activation"], dropout=p["dropout"])).to(device)
     config = VAETrainConfig(steps=p["steps"], batch_size=p["batch_size"], lr=p["lr"], ema=p["ema"],
                             eval_every=p["eval_every"], keep_best=True, seed=seed, progress=progress)
-    cpu_start = time.process_time()
-    history = train_vae(model, x_fit, config, device=device, val_data=x_val)
-    cpu_seconds = time.process_time() - cpu_start
-    if history.interrupted:
-        raise KeyboardInterrupt(f"training stopped at step {len(history)}; nothing was saved to {out}.")
+    history, cpu_seconds = run_training(out, train_vae, model, x_fit, config, device=device, val_data=x_val)
 
     model = model.cpu().eval()
     figures = measure(model, k=p["k"], seed=seed)
     figures.update(steps=len(history), best_step=history.best_step, val_nelbo=min(history.val_nelbo),
                    train_seconds=round(history.seconds, 1), cpu_seconds=round(cpu_seconds, 1))
-    save_checkpoint(out, model, recipe=NAME, seed=seed, params=p, figures=figures,
-                    threads=torch.get_num_threads(), torch_version=torch.__version__)
+    save_recipe_checkpoint(out, model, NAME, seed, p, figures)
     return figures
