@@ -49,7 +49,7 @@ test-browser-all: $(STAMP)
 	GANKIT_DEVICE=cpu GANKIT_BROWSER_ALL=1 $(BIN)/python -m pytest tests/browser -v
 
 bench: $(STAMP)
-	$(BIN)/python -m gankit.bench
+	$(BIN)/python -m gankit.tools.bench
 
 student: $(STAMP)
 	$(BIN)/gankit student --out build/student

@@ -11,8 +11,8 @@ The lessons in ``notebooks/`` teach; this package holds what they share:
 * :mod:`gankit.checks`  — friendly checks for exercises and lesson results
 * :mod:`gankit.utils`   — device, seeding, parameter counts, checkpoints
 
-and, for instructors, :mod:`gankit.runner` (``gankit run``: lessons headless, with
-parameters) and :mod:`gankit.student` (``gankit student``: solutions replaced by stubs).
+and, for instructors, :mod:`gankit.tools.runner` (``gankit run``: lessons headless, with
+parameters) and :mod:`gankit.tools.student` (``gankit student``: solutions replaced by stubs).
 """
 
 __version__ = "0.1.0"

@@ -43,6 +43,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gankit.utils import check_positive_int
+
 __all__ = [
     "DATA_DIR",
     "Mixture",
@@ -109,8 +111,7 @@ class Mixture:
 
 
 def _check_n(n: int) -> None:
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n (the number of points) must be a positive int, got {n!r}.")
+    check_positive_int(n, "n (the number of points)")
 
 
 def ring8(radius: float = 2.0, std: float = 0.02) -> Mixture:
@@ -283,6 +284,7 @@ def load_torchvision(name: str, split: str = "train", root: Path | None = None) 
         raise DatasetError(f"torchvision data sets available here: {', '.join(_TORCHVISION)}; got {name!r}.")
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+    # torchvision's datasets are heavy to import and only this loader needs them
     import torchvision
 
     cls = getattr(torchvision.datasets, _TORCHVISION[name])
@@ -333,6 +335,7 @@ def load_image_folder(
     extension are skipped; an empty folder, an empty class or an unreadable image is an
     error that names the folder or the files.
     """
+    # Pillow and torchvision's folder reader: heavy, and only this loader needs them
     from PIL import Image
     from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
     from torchvision.transforms import functional as TF

@@ -36,6 +36,7 @@ from typing import Iterable, Sequence
 import torch
 
 from gankit.data import DATA_DIR, DatasetError, load_text_lines, sha256_of
+from gankit.utils import check_positive_int
 
 __all__ = [
     "NAMES_DIR",
@@ -171,8 +172,7 @@ def load_text_file(
     """
     if chunk_length is None:
         return load_text_lines(path, encoding=encoding)
-    if not isinstance(chunk_length, int) or isinstance(chunk_length, bool) or chunk_length < 1:
-        raise ValueError(f"chunk_length must be a positive int, got {chunk_length!r}.")
+    check_positive_int(chunk_length, "chunk_length")
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"No text file at {path}. Check the path (a relative path starts in the notebook's folder).")
@@ -366,8 +366,7 @@ def sample_texts(
     ``control`` (a label of ``vocab.controls``) starts every text from that control token
     instead of the end token: "write a <female> name".
     """
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n (the number of texts) must be a positive int, got {n!r}.")
+    check_positive_int(n, "n (the number of texts)")
     block_size = model.config.block_size
     first = vocab.end_id if control is None else vocab.control_id(control)
     start = [first] + vocab.encode(prompt)  # raises for unknown characters

@@ -1,23 +1,16 @@
-"""Small helpers every lesson needs: the device, seeding, parameter counts, checkpoints.
+"""Small helpers every lesson and every part of the kit needs: the device, seeding,
+parameter counts, evaluation mode for a block, and one check of positive integers.
 
-A checkpoint is one model in one file: its weights, the config it was built from and
-the gankit version that wrote it. Loading rebuilds the model from that config, so a
-lesson (or a student a week later) needs nothing but the file:
-
-    save_checkpoint("g.pt", generator)
-    generator = load_checkpoint("g.pt")
-
-Files are read with ``torch.load(..., weights_only=True)``, which refuses to run code
-hidden in a pickle; that is why the config is stored as a plain dict.
+Checkpoints live with the models (:mod:`gankit.models.checkpoint`), since loading one
+rebuilds a model from its config.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import os
 import random
-from pathlib import Path
-from typing import Any
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -27,9 +20,8 @@ __all__ = [
     "get_device",
     "seed_everything",
     "count_parameters",
-    "save_checkpoint",
-    "load_checkpoint",
-    "CheckpointError",
+    "eval_mode",
+    "check_positive_int",
 ]
 
 DEVICE_ENV = "GANKIT_DEVICE"
@@ -97,149 +89,29 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
-# --------------------------------------------------------------------------- checkpoints
+@contextlib.contextmanager
+def eval_mode(*models: nn.Module) -> Iterator[None]:
+    """Put ``models`` in eval mode for a ``with`` block, then give each back the mode it had.
 
+    Dropout and batch norm behave differently in training and in evaluation; measuring a
+    model in the middle of training must not leave it in eval mode (nor switch a model that
+    was in eval mode into training)::
 
-class CheckpointError(RuntimeError):
-    """A checkpoint file exists but cannot be turned back into a model."""
-
-
-_CHECKPOINT_KEYS = ("format", "gankit_version", "model_class", "config", "state_dict")
-_FORMAT = "gankit-checkpoint-v1"
-
-
-def _version() -> str:
-    from gankit import __version__
-
-    return __version__
-
-
-def _model_registry() -> dict[str, type[nn.Module]]:
-    from gankit.models import MODELS
-
-    return MODELS
-
-
-def _plain(value: Any, where: str) -> Any:
-    """``value`` as the plain types that ``torch.load(weights_only=True)`` reads back:
-    numbers, strings, None, and lists / dicts of them (numpy or 0-d tensor scalars become
-    Python numbers). Anything else is refused now, rather than saved into a file that
-    cannot be loaded."""
-    if isinstance(value, (np.generic, torch.Tensor)) and getattr(value, "ndim", 0) == 0:
-        return value.item()  # before the float check: np.float64 is a subclass of float
-    if value is None or isinstance(value, bool):
-        return value
-    for plain_type in (int, float, str):  # exact types: a str subclass such as
-        if isinstance(value, plain_type):  # torch.__version__ would not load back
-            return plain_type(value)
-    if isinstance(value, (list, tuple)):
-        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
-        return {k: _plain(v, f"{where}[{k!r}]") for k, v in value.items()}
-    raise TypeError(
-        f"Checkpoint metadata {where} is a {type(value).__name__}; use numbers, strings, None, "
-        f"and lists or dicts (with string keys) of those, e.g. str(path) or float(x)."
-    )
-
-
-def save_checkpoint(path: str | os.PathLike, model: nn.Module, **metadata: Any) -> Path:
-    """Save ``model`` (weights + config + gankit version) to ``path``.
-
-    ``model`` must be one of gankit's models (it has a ``config`` dataclass). Extra
-    keyword arguments (numbers, strings, lists, dicts of those) are stored as metadata,
-    for example ``steps=3000`` or ``history=history.as_dict()``.
-    The file is written to a temporary name first and then renamed, so an interrupted
-    save never leaves a half-written checkpoint under the real name.
+        with eval_mode(model):
+            loss = model(x_val, y_val)
     """
-    name = type(model).__name__
-    registry = _model_registry()
-    if registry.get(name) is not type(model):
-        raise TypeError(
-            f"save_checkpoint needs one of gankit's models ({', '.join(sorted(registry))}); "
-            f"got {name}. For your own module, save model.state_dict() with torch.save."
-        )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "format": _FORMAT,
-        "gankit_version": _version(),
-        "model_class": name,
-        "config": dataclasses.asdict(model.config),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "metadata": {k: _plain(v, k) for k, v in metadata.items()},
-    }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    return path
-
-
-def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a checkpoint file into its dict, checking that it is a gankit checkpoint."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(
-            f"No checkpoint at {path}. Check the path, or train the model and save it with "
-            f"gankit.utils.save_checkpoint(path, model)."
-        )
+    modes = [m.training for m in models]
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated zip, random bytes, a pickle with code in it, ...
-        raise CheckpointError(
-            f"{path} is not a readable checkpoint: the file is corrupt or truncated "
-            f"(for example an interrupted copy or download), or it was not written by "
-            f"torch.save. Save or copy it again. (torch.load said: {exc.__class__.__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''})"
-        ) from exc
-    missing = [k for k in _CHECKPOINT_KEYS if not isinstance(payload, dict) or k not in payload]
-    if missing:
-        raise CheckpointError(
-            f"{path} was read, but it is not a gankit checkpoint (missing {', '.join(missing)}). "
-            f"gankit checkpoints are written by gankit.utils.save_checkpoint."
-        )
-    return payload
+        for m in models:
+            m.eval()
+        yield
+    finally:
+        for m, mode in zip(models, modes):
+            m.train(mode)
 
 
-def load_checkpoint(
-    path: str | os.PathLike,
-    expected: type[nn.Module] | None = None,
-    device: str | torch.device | None = "cpu",
-) -> nn.Module:
-    """Rebuild a model from a checkpoint written by :func:`save_checkpoint`.
-
-    The model is built from the stored config, its weights are loaded, and it is moved
-    to ``device`` and put in eval mode. ``expected`` (a model class) makes loading the
-    wrong kind of model an error. The stored metadata is at ``model.checkpoint_metadata``.
-    """
-    path = Path(path)
-    payload = read_checkpoint(path)
-    registry = _model_registry()
-    name = payload["model_class"]
-    if name not in registry:
-        raise CheckpointError(
-            f"{path} holds a {name!r}, which this gankit ({_version()}) does not know; "
-            f"known models: {', '.join(sorted(registry))}. It was written by gankit "
-            f"{payload['gankit_version']}."
-        )
-    cls = registry[name]
-    if expected is not None and cls is not expected:
-        raise CheckpointError(f"{path} holds a {name}, but a {expected.__name__} was expected.")
-    try:
-        config = cls.config_class(**payload["config"])
-    except TypeError as exc:
-        raise CheckpointError(
-            f"{path}: its config does not fit {cls.config_class.__name__} ({exc}). It was "
-            f"written by gankit {payload['gankit_version']}; this is gankit {_version()}."
-        ) from exc
-    model = cls(config)
-    try:
-        model.load_state_dict(payload["state_dict"])
-    except RuntimeError as exc:
-        raise CheckpointError(
-            f"{path}: the stored weights do not match a {name} built from the stored config "
-            f"(the file was edited, or mixes two models):\n{exc}"
-        ) from exc
-    model.checkpoint_metadata = payload.get("metadata", {})
-    if device is not None:
-        model.to(get_device(device))
-    return model.eval()
+def check_positive_int(value: object, name: str) -> int:
+    """``value`` if it is an int ≥ 1 (not a bool), else a ValueError that names ``name`` and the value."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}.")
+    return value

@@ -10,6 +10,8 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
+from gankit.utils import eval_mode
+
 __all__ = [
     "plot_2d",
     "discriminator_grid",
@@ -45,11 +47,9 @@ def discriminator_grid(discriminator: nn.Module, bounds: Bounds, resolution: int
     ys = torch.linspace(ymin, ymax, resolution)
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
     pts = torch.stack([gx.flatten(), gy.flatten()], dim=1)  # (R·R, 2)
-    was_training = discriminator.training
-    discriminator.eval()
-    device = next(discriminator.parameters()).device
-    prob = torch.sigmoid(discriminator(pts.to(device))).cpu()
-    discriminator.train(was_training)
+    with eval_mode(discriminator):
+        device = next(discriminator.parameters()).device
+        prob = torch.sigmoid(discriminator(pts.to(device))).cpu()
     return prob.reshape(resolution, resolution)
 
 
@@ -176,6 +176,7 @@ def plot_losses(history, ax=None, smooth: int = 25, title: str = "Training losse
 def image_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> torch.Tensor:
     """Tile images (N, C, H, W) with values in [0, 1] into one image (C, H', W'), using
     torchvision's make_grid."""
+    # torchvision is heavy to import: loaded only when a grid is drawn
     from torchvision.utils import make_grid
 
     if images.ndim != 4:
@@ -234,7 +235,7 @@ def plot_attention(
 
 def plot_vae_history(history, ax=None, smooth: int = 25, title: str = "Training the VAE"):
     """The VAE's loss per step and its two terms, −log p(x|z) and KL (moving averages over
-    ``smooth`` steps), from a :class:`gankit.train.VAEHistory`, in nats per image; the
+    ``smooth`` steps), from a :class:`gankit.train.History`, in nats per image; the
     validation −ELBO as dots where it was measured."""
     if len(history) == 0:
         raise ValueError("The history is empty: nothing was trained yet.")

@@ -15,6 +15,7 @@ from IPython.display import display
 from matplotlib.figure import Figure
 
 from gankit import viz
+from gankit.utils import eval_mode
 
 __all__ = ["snapshot_explorer", "latent_explorer", "sampling_panel", "digit_picker",
            "style_transfer_explorer", "vae_explorer"]
@@ -68,7 +69,7 @@ def latent_explorer(
     line from the noise of ``seeds[0]`` (t = 0) to that of ``seeds[1]`` (t = 1), and
     ``n_directions`` sliders add fixed random unit directions to it (each in [-3, 3]).
     The image G(z) is redrawn at every move, with the judge's verdict in the title when a
-    ``judge`` (:func:`gankit.judge.load_judge`) is given.
+    ``judge`` (:func:`gankit.metrics.load_judge`) is given.
 
     ``to_image`` maps G's output to [0, 1] (default: ``(x + 1) / 2`` for a tanh generator).
     The returned box has ``.slider`` (the t slider), ``.sliders`` (all of them), ``.figure``
@@ -103,11 +104,9 @@ def latent_explorer(
 
     @torch.no_grad()
     def draw(change=None) -> None:
-        was_training = generator.training
-        generator.eval()  # batch norm with its running statistics: one image at a time is fine
-        device = next(generator.parameters()).device
-        image = to_image(generator(current_z().to(device)).cpu())  # (1, C, H, W) in [0, 1]
-        generator.train(was_training)
+        with eval_mode(generator):  # batch norm with its running statistics: one image at a time is fine
+            device = next(generator.parameters()).device
+            image = to_image(generator(current_z().to(device)).cpu())  # (1, C, H, W) in [0, 1]
         ax.clear()
         if image.shape[1] == 1:
             ax.imshow(image[0, 0].numpy(), cmap="gray", vmin=0, vmax=1)
@@ -191,7 +190,7 @@ def digit_picker(
     """Ask a conditional generator for a digit: a ``digit`` slider picks the label y, a
     ``seed`` slider picks ``n`` noise vectors z, and the row G(z, y) is redrawn. Moving only
     the digit keeps the noise, so the same "styles" are drawn as another digit. With a
-    ``judge`` (:func:`gankit.judge.load_judge`) each image is titled with the digit the
+    ``judge`` (:func:`gankit.metrics.load_judge`) each image is titled with the digit the
     judge sees, and the readout says how often it agrees with the one asked for.
 
     ``generator`` answers ``decode(z, labels)`` (eval mode, CPU result) and ``sample_noise``,
@@ -261,7 +260,7 @@ def style_transfer_explorer(
     ``images`` (with its label), a row of buttons picks the ``target`` digit, and the panels
     show the source, its reconstruction (decoded with its own label) and the transfer (the
     same code z = μ(x, y) decoded with the target label). With a ``judge``
-    (:func:`gankit.judge.load_judge`) the transfer is titled with the digit the judge sees.
+    (:func:`gankit.metrics.load_judge`) the transfer is titled with the digit the judge sees.
 
     ``model`` answers ``reconstruct(x, y)``, ``style_transfer(x, y_source, y_target)`` and
     has ``config.n_classes``, like :class:`gankit.models.ConditionalVAE`. The returned box
@@ -367,11 +366,8 @@ def vae_explorer(
             display(fig)
 
     def restart(change=None) -> None:
-        was_training = model.training
-        model.eval()
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             mu, _ = model.encode(images[start.value:start.value + 1].to(next(model.parameters()).device))
-        model.train(was_training)
         state["base"] = mu.cpu()
         for i, slider in enumerate(sliders):  # move the sliders to the image's code without redrawing each time
             slider.unobserve(draw, names="value")

@@ -3,7 +3,7 @@
     .venv/bin/python scripts/train_judge.py            # writes data/judge.pt
     .venv/bin/python scripts/train_judge.py --out /tmp/judge.pt
 
-The judge (gankit.judge.DigitJudge) is trained on the bundled MNIST subset's training
+The judge (gankit.models.DigitJudge) is trained on the bundled MNIST subset's training
 split (4,000 digits) only; the 1,000 test digits are held out to measure it, and lessons
 use them as "real" references. Training is seeded and runs on one CPU thread, so the
 same torch version on the same kind of CPU reproduces the same weights (about a minute).
@@ -28,13 +28,15 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gankit.data import load_mnist_subset  # noqa: E402
-from gankit.judge import JUDGE_FILE, DigitJudge, DigitJudgeConfig  # noqa: E402
-from gankit.utils import save_checkpoint, seed_everything  # noqa: E402
+from gankit.metrics import JUDGE_FILE  # noqa: E402
+from gankit.models import DigitJudge, DigitJudgeConfig, save_checkpoint  # noqa: E402
+from gankit.train import ClassifierTrainConfig, accuracy, train_classifier  # noqa: E402
+from gankit.utils import seed_everything  # noqa: E402
 
 COMMAND = ".venv/bin/python scripts/train_judge.py"
 
 
-def distort(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def distort(images: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
     """Random rotation (±12°), scale (0.9–1.1) and shift (±2 pixels) of each image."""
     n = len(images)
     angle = (torch.rand(n, generator=gen) * 2 - 1) * math.radians(12)
@@ -44,14 +46,6 @@ def distort(images: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)  # (n, 2, 3)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, align_corners=False, padding_mode="zeros")
-
-
-@torch.no_grad()
-def accuracy(model: DigitJudge, images: torch.Tensor, labels: torch.Tensor) -> float:
-    model.eval()
-    predicted = model(images).argmax(dim=1)
-    model.train()
-    return float((predicted == labels).double().mean())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -64,34 +58,25 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     torch.set_num_threads(1)  # one thread: the same sums in the same order, run after run
-    gen = seed_everything(args.seed)
+    seed_everything(args.seed)
     x_train, y_train = load_mnist_subset("train")  # (4000, 1, 28, 28), (4000,)
     x_test, y_test = load_mnist_subset("test")  # (1000, 1, 28, 28), held out
 
-    config = DigitJudgeConfig()
-    model = DigitJudge(config)
-    steps_per_epoch = math.ceil(len(x_train) / args.batch_size)
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch)
-
+    model = DigitJudge(DigitJudgeConfig())
+    steps = args.epochs * math.ceil(len(x_train) / args.batch_size)
+    # the kit's classifier loop: AdamW (weight decay 1e-4 on the weight matrices), a warm-up over
+    # the first 30 % of the steps and a cosine decay to 0, a fresh random distortion of every batch
+    config = ClassifierTrainConfig(steps=steps, batch_size=args.batch_size, lr=args.lr, weight_decay=1e-4,
+                                   warmup_steps=int(0.3 * steps), eval_every=steps // 6, seed=args.seed)
     start = time.perf_counter()
-    for epoch in range(1, args.epochs + 1):
-        perm = torch.randperm(len(x_train), generator=gen)
-        total = 0.0
-        for i in range(0, len(x_train), args.batch_size):
-            idx = perm[i: i + args.batch_size]
-            logits = model(distort(x_train[idx], gen))  # (B, 10)
-            loss = F.cross_entropy(logits, y_train[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += loss.item() * len(idx)
-        if epoch % 5 == 0 or epoch == args.epochs:
-            print(f"epoch {epoch:3d}  train loss {total / len(x_train):.4f}  "
-                  f"test accuracy {accuracy(model, x_test, y_test):.4f}", flush=True)
+    history = train_classifier(model, (x_train, y_train), config, device="cpu", val_data=(x_test, y_test),
+                               augment=distort)
+    if history.interrupted:
+        raise SystemExit(f"training stopped at step {len(history)}; nothing was written to {args.out}.")
+    for step, error in zip(history.val_step, history.val_loss):
+        print(f"step {step:5d}  test accuracy {1 - error:.4f}", flush=True)
 
-    test_accuracy = accuracy(model, x_test, y_test)
+    test_accuracy = accuracy(model, (x_test, y_test))
     model.eval()
     with torch.no_grad():
         confident = float((model(x_test).softmax(1).max(1).values >= 0.9).double().mean())

@@ -9,10 +9,11 @@ import torch
 import torch.nn.functional as F
 
 from gankit.models import MODELS, ConditionalVAE, ConditionalVAEConfig
-from gankit.models.cvae import style_transfer_agreement, style_transfer_grid
+from gankit.metrics import style_transfer_agreement
+from gankit.models.cvae import style_transfer_grid
 from gankit.models.vae import VAE, VAEConfig, importance_weighted_nll
 from gankit.train import VAETrainConfig, evaluate_vae, train_vae
-from gankit.utils import load_checkpoint, save_checkpoint
+from gankit.models import load_checkpoint, save_checkpoint
 
 
 def small_cvae(**changes) -> ConditionalVAE:
@@ -239,7 +240,7 @@ def test_checkpoint_round_trip(tmp_path):
 
 def test_style_transfer_explorer_redraws_source_and_target():
     from gankit import widgets
-    from gankit.judge import load_judge
+    from gankit.metrics import load_judge
 
     torch.manual_seed(0)
     model = ConditionalVAE(ConditionalVAEConfig(latent_dim=2, hidden_dims=[8]))

@@ -20,7 +20,7 @@ from gankit.models import (  # noqa: E402
 )
 from gankit.models.dcgan import to_tanh_range, to_unit_range  # noqa: E402
 from gankit.train import GANTrainConfig, train_gan  # noqa: E402
-from gankit.utils import load_checkpoint, save_checkpoint  # noqa: E402
+from gankit.models import load_checkpoint, save_checkpoint  # noqa: E402
 
 SMALL_G = DCGANGeneratorConfig(latent_dim=8, width=4)
 SMALL_D = DCGANDiscriminatorConfig(width=4)
@@ -144,7 +144,7 @@ def test_other_image_sizes():
 
 def test_latent_explorer_redraws_when_a_slider_moves():
     from gankit import widgets
-    from gankit.judge import load_judge
+    from gankit.metrics import load_judge
 
     torch.manual_seed(0)
     G = DCGANGenerator(SMALL_G)
@@ -165,7 +165,7 @@ def test_latent_explorer_redraws_when_a_slider_moves():
 
 
 def test_weight_average_follows_the_formula():
-    from gankit.models.dcgan import WeightAverage
+    from gankit.train import WeightAverage
 
     model = nn.Linear(2, 1)
     with torch.no_grad():
@@ -187,7 +187,7 @@ def test_weight_average_follows_the_formula():
 
 
 def test_weight_average_of_a_constant_model_is_the_model():
-    from gankit.models.dcgan import WeightAverage
+    from gankit.train import WeightAverage
 
     torch.manual_seed(0)
     G = DCGANGenerator(SMALL_G)
@@ -203,7 +203,7 @@ def test_weight_average_of_a_constant_model_is_the_model():
 
 
 def test_refresh_batch_norm_measures_the_generators_own_statistics():
-    from gankit.models.dcgan import refresh_batch_norm
+    from gankit.train import refresh_batch_norm
 
     torch.manual_seed(0)
     G = DCGANGenerator(SMALL_G)
@@ -222,7 +222,7 @@ def test_refresh_batch_norm_measures_the_generators_own_statistics():
 
 def test_dcgan_digits_recipe_runs_and_records_its_figures(tmp_path):
     from gankit.recipes import get_recipe
-    from gankit.utils import read_checkpoint
+    from gankit.models import read_checkpoint
 
     recipe = get_recipe("dcgan_digits")
     out = tmp_path / "g.pt"

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from gankit.lessons import find_lessons
+from gankit.tools.lessons import find_lessons
 
 ROOT = Path(__file__).resolve().parents[1]
 

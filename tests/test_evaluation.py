@@ -1,4 +1,4 @@
-"""gankit.evaluation: precision/recall, nearest neighbours, memorisation, BLEU, edit
+"""gankit.metrics (sets and text): precision/recall, nearest neighbours, memorisation, BLEU, edit
 distance, the real-vs-fake detector — each on inputs with a known answer."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import re
 import pytest
 import torch
 
-from gankit.evaluation import (
+from gankit.metrics import (
     bleu,
     detector_accuracy,
     edit_distance,
@@ -136,7 +136,7 @@ def test_detector_is_at_chance_on_the_same_distribution_and_perfect_on_an_obviou
 
 def _student_pr(self_count=False, swap=False):
     def fn(real, fake, k):
-        from gankit.evaluation import _pairwise
+        from gankit.metrics import pairwise_distances as _pairwise
         pos = k - 1 if self_count else k
         rr = _pairwise(real, real).sort(1).values[:, pos]
         fr = _pairwise(fake, fake).sort(1).values[:, pos]
@@ -170,7 +170,10 @@ def test_check_precision_recall_stub():
         check_precision_recall(stub)
 
 
-def test_gankit_metrics_re_exports_the_evaluation_measures():
-    from gankit import evaluation, metrics
-    for name in ("precision_recall", "memorisation_ratio", "bleu", "novelty", "detector_accuracy", "nearest_neighbours"):
-        assert getattr(metrics, name) is getattr(evaluation, name)
+def test_gankit_metrics_has_one_home_per_measure_and_re_exports_each():
+    from gankit import metrics
+    from gankit.metrics import sets, text
+    for name in ("precision_recall", "memorisation_ratio", "detector_accuracy", "nearest_neighbours"):
+        assert getattr(metrics, name) is getattr(sets, name)
+    for name in ("bleu", "novelty", "edit_distance", "nearest_training_names"):
+        assert getattr(metrics, name) is getattr(text, name)

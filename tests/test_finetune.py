@@ -87,7 +87,7 @@ def test_pretraining_surnames_exclude_every_first_name():
 
 def test_recipe_runs_and_writes_a_loadable_checkpoint(tmp_path):
     from gankit.recipes import get_recipe
-    from gankit.utils import load_checkpoint
+    from gankit.models import load_checkpoint
 
     recipe = get_recipe("names_gpt_surnames")
     figures = recipe.train(tmp_path / "s.pt", seed=0, progress=False, steps=60, eval_every=30,
@@ -101,7 +101,7 @@ def test_recipe_runs_and_writes_a_loadable_checkpoint(tmp_path):
 
 def test_bundled_pretrained_checkpoint():
     from gankit.recipes import checkpoint_path
-    from gankit.utils import load_checkpoint
+    from gankit.models import load_checkpoint
 
     path = checkpoint_path("names_gpt_surnames")
     if not path.exists():
@@ -151,7 +151,7 @@ def test_check_freeze_top_accepts_the_reference_and_names_mistakes(capsys):
 
 def test_names_gpt_recipe_smoke(tmp_path):
     from gankit.recipes import get_recipe
-    from gankit.utils import load_checkpoint
+    from gankit.models import load_checkpoint
 
     figures = get_recipe("names_gpt").train(tmp_path / "n.pt", seed=0, progress=False, steps=40, eval_every=20,
                                             n_layer=1, n_embd=16, n_head=2)

@@ -1,4 +1,4 @@
-"""gankit.gan_debugging (lesson 05): each check passes the right piece and fails every
+"""gankit.checks.gan_debugging (lesson 05): each check passes the right piece and fails every
 buggy variant with a message that names the mistake."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gankit.checks import CheckFailed
-from gankit.gan_debugging import (
+from gankit.checks.gan_debugging import (
     GANParts,
     check_criterion,
     check_d_step,

@@ -16,12 +16,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import gankit.lessons as lessons
-from gankit import bench
-from gankit.cli import build_parser, main
-from gankit.lessons import find_lessons
-from gankit.runner import LessonRunError, read_parameters, run_notebook
-from gankit.student import build_student_versions, solution_cells
+import gankit.tools.lessons as lessons
+from gankit.tools import bench
+from gankit.tools.cli import build_parser, main
+from gankit.tools.lessons import find_lessons
+from gankit.tools.runner import LessonRunError, read_parameters, run_notebook
+from gankit.tools.student import build_student_versions, solution_cells
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "gankit" / "templates" / "lesson_template.ipynb"
@@ -85,7 +85,7 @@ def test_walkthrough_nbval_passes(new_lesson):
 
 
 def test_walkthrough_make_bench_times_it(new_lesson, tmp_path, monkeypatch, capsys):
-    """`make bench` (python -m gankit.bench) finds the lesson by itself and records its figures.
+    """`make bench` (python -m gankit.tools.bench) finds the lesson by itself and records its figures.
     The GAN-loop benchmark, which does not depend on the lessons, is replaced to save time."""
     monkeypatch.setattr(lessons, "NOTEBOOK_DIR", new_lesson.parent)
     monkeypatch.setattr(bench, "gan_loop_overhead", lambda repeats: {"ratio": 1.0})

@@ -10,10 +10,8 @@ import torch
 
 from gankit import metrics
 from gankit.data import load_mnist_subset
-from gankit.judge import (
+from gankit.metrics import (
     JUDGE_FILE,
-    DigitJudge,
-    DigitJudgeConfig,
     frechet_distance,
     gaussian_stats,
     judge_fd,
@@ -22,7 +20,7 @@ from gankit.judge import (
     load_judge,
     real_reference,
 )
-from gankit.utils import load_checkpoint, save_checkpoint
+from gankit.models import DigitJudge, DigitJudgeConfig, load_checkpoint, save_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -119,11 +119,11 @@ def tiny(seed=0):
 def test_train_gan_with_wgan_gp_records_its_extras():
     G, D = tiny()
     data = ring8().sample(500, seed=0)
-    cfg = GANTrainConfig(steps=5, batch_size=32, d_steps=5, lr_d=1e-4, lr_g=1e-4, betas=(0.5, 0.9),
+    cfg = GANTrainConfig(steps=5, batch_size=32, d_steps=5, lr=1e-4, betas=(0.5, 0.9),
                          progress=False, seed=0)
     history = train_gan(G, D, data, cfg, objective=WGANGP(generator=torch.Generator().manual_seed(0)))
     assert len(history) == 5
-    assert set(history.extras) == {"wasserstein", "gp", "grad_norm"}
+    assert set(history.extras) == {"d_loss", "g_loss", "d_real", "d_fake", "wasserstein", "gp", "grad_norm"}
     assert all(len(v) == 5 for v in history.extras.values())
     # d_real / d_fake are raw critic scores for a WGAN, not probabilities
     assert history.d_real[0] - history.d_fake[0] == pytest.approx(history.extras["wasserstein"][0], abs=1e-5)
@@ -179,22 +179,22 @@ def test_linear_lr_schedule_decays_to_zero():
     G, D = tiny()
     cfg = GANTrainConfig(steps=4, batch_size=16, progress=False, seed=0, lr_schedule="linear")
     seen = []
-    real_step = torch.optim.Adam.step
+    real_step = torch.optim.AdamW.step
 
     def spy(self, *a, **kw):
         seen.append(self.param_groups[0]["lr"])
         return real_step(self, *a, **kw)
 
-    torch.optim.Adam.step = spy
+    torch.optim.AdamW.step = spy
     try:
         train_gan(G, D, ring8().sample(100, seed=0), cfg)
     finally:
-        torch.optim.Adam.step = real_step
-    lr = cfg.lr_d
+        torch.optim.AdamW.step = real_step
+    lr = cfg.lr
     # (D step, G step) per iteration; factors 1, 3/4, 1/2, 1/4
     assert seen == pytest.approx([lr, lr, 0.75 * lr, 0.75 * lr, 0.5 * lr, 0.5 * lr, 0.25 * lr, 0.25 * lr])
     with pytest.raises(ValueError, match="lr_schedule"):
-        GANTrainConfig(lr_schedule="cosine")
+        GANTrainConfig(lr_schedule="exponential")
 
 
 class CondG(nn.Module):

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from gankit import cli
+from gankit.tools import cli
 from gankit.recipes import REPO_ROOT, checkpoint_path, find_recipes, get_recipe
-from gankit.utils import load_checkpoint, read_checkpoint
+from gankit.models import load_checkpoint, read_checkpoint
 
 CHECKPOINTS = REPO_ROOT / "data" / "checkpoints"
 README = (REPO_ROOT / "data" / "README.md").read_text(encoding="utf-8")

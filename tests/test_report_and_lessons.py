@@ -1,4 +1,4 @@
-"""gankit.report, gankit.lessons and the gankit command."""
+"""gankit.report, gankit.tools.lessons and the gankit command."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import gankit
-import gankit.lessons as lessons
-from gankit.cli import main
-from gankit.lessons import find_lessons, read_lesson
+import gankit.tools.lessons as lessons
+from gankit.tools.cli import main
+from gankit.tools.lessons import find_lessons, read_lesson
 from gankit.report import REPORT_FILE_ENV, report
 
 # --------------------------------------------------------------------------- report

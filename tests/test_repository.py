@@ -162,13 +162,14 @@ def test_discriminator_grid_shape_and_range(tiny_d):
 
 
 def test_plot_losses():
-    h = History(step=list(range(1, 41)), d_loss=[1.0] * 40, g_loss=[0.5] * 40, d_real=[0.5] * 40, d_fake=[0.5] * 40)
+    h = History(step=list(range(1, 41)), extras={"d_loss": [1.0] * 40, "g_loss": [0.5] * 40, "d_real": [0.5] * 40,
+                                                 "d_fake": [0.5] * 40})
     ax = viz.plot_losses(h, smooth=10)
     assert ax.get_xlabel() and ax.get_ylabel()
     lines = ax.get_lines()
     assert len(lines) == 2
     assert len(lines[0].get_xdata()) == 40 - 10 + 1
-    ax = viz.plot_losses(History(step=[1, 2], d_loss=[1.0, 0.9], g_loss=[0.7, 0.8]))  # shorter than the window
+    ax = viz.plot_losses(History(step=[1, 2], extras={"d_loss": [1.0, 0.9], "g_loss": [0.7, 0.8]}))  # shorter than the window
     assert len(ax.get_lines()[0].get_xdata()) == 2
 
 

@@ -1,4 +1,4 @@
-"""gankit.runner and `gankit run`: parameters read from the parameters cell, overrides
+"""gankit.tools.runner and `gankit run`: parameters read from the parameters cell, overrides
 injected after it (papermill's convention), unknown names refused, executed notebook and
 HTML written, failures reported with the lesson, the cell and the error; `make bench`
 runs lessons through the same runner.
@@ -16,11 +16,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from gankit import bench
-from gankit.cli import main
-from gankit.lessons import NOTEBOOK_DIR, find_lessons, read_lesson, select_lessons
+from gankit.tools import bench
+from gankit.tools.cli import main
+from gankit.tools.lessons import NOTEBOOK_DIR, find_lessons, read_lesson, select_lessons
 from gankit.report import REPORT_FILE_ENV
-from gankit.runner import (
+from gankit.tools.runner import (
     INJECTED_TAG,
     LessonRunError,
     ParameterError,
@@ -289,13 +289,13 @@ def test_bench_runs_lessons_through_the_runner(tmp_path, monkeypatch):
         "gankit.report(later=1)",
     )
     calls = []
-    import gankit.runner
+    import gankit.tools.runner
 
-    real = gankit.runner.run_notebook
-    monkeypatch.setattr(gankit.runner, "run_notebook", lambda *a, **k: calls.append(a) or real(*a, **k))
+    real = gankit.tools.runner.run_notebook
+    monkeypatch.setattr(gankit.tools.runner, "run_notebook", lambda *a, **k: calls.append(a) or real(*a, **k))
     monkeypatch.setenv(REPORT_FILE_ENV, "/previous/value")
     entry = bench.run_lesson(read_lesson(lesson))
-    assert calls, "bench.run_lesson did not use gankit.runner.run_notebook"
+    assert calls, "bench.run_lesson did not use gankit.tools.runner.run_notebook"
     assert set(entry) == {"seconds", "metrics"}
     assert entry["metrics"] == {"answer": 42, "share": 0.5, "later": 1}
     assert entry["seconds"] > 0

@@ -1,4 +1,4 @@
-"""gankit.student and `gankit student`: solution cells become stubs, nothing of the
+"""gankit.tools.student and `gankit student`: solution cells become stubs, nothing of the
 solution leaks, the checks stay, and a student version runs up to its first exercise and
 stops there at the check, with the friendly "not written yet" message.
 
@@ -16,10 +16,10 @@ import re
 import nbformat
 import pytest
 
-from gankit.cli import main
-from gankit.lessons import NOTEBOOK_DIR, find_lessons
-from gankit.runner import LessonRunError, run_notebook
-from gankit.student import (
+from gankit.tools.cli import main
+from gankit.tools.lessons import NOTEBOOK_DIR, find_lessons
+from gankit.tools.runner import LessonRunError, run_notebook
+from gankit.tools.student import (
     EXERCISE_TAG,
     PLACEHOLDER,
     SOLUTION_TAG,
@@ -169,7 +169,7 @@ def test_build_student_versions_refuses_to_overwrite_the_lesson(tmp_path):
 def _body_lines(source: str) -> set[str]:
     """The lines of a solution cell that are the answer: every function's body (after its
     docstring), and every top-level statement that is not a def, class or import. Written
-    independently of gankit.student, so that a bug there cannot hide here."""
+    independently of gankit.tools.student, so that a bug there cannot hide here."""
     tree = ast.parse(source)
     lines = source.splitlines()
     answer: set[int] = set()

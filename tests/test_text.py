@@ -247,7 +247,7 @@ def test_sample_texts_follows_the_control_token():
 
 def test_checkpoint_round_trip_samples_the_same_names(tmp_path):
     from gankit.models import GPT
-    from gankit.utils import load_checkpoint, save_checkpoint
+    from gankit.models import load_checkpoint, save_checkpoint
 
     vocab = text.CharVocab.from_texts(text.load_names("first", "all"), controls=("female", "male"))
     model = _tiny_names_model(vocab, block_size=16)

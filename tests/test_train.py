@@ -166,8 +166,10 @@ def test_train_gan_smoke(ring_data):
     assert not same(params(G), g0)
     assert not same(params(D), d0)
     d = history.as_dict()
-    assert set(d) == {"step", "d_loss", "g_loss", "d_real", "d_fake", "extras", "seconds", "interrupted"}
-    assert d["extras"] == {}  # the standard GAN records nothing extra
+    assert set(d) == {"step", "lr", "loss", "extras", "val_step", "val_loss", "best_step", "seconds", "interrupted",
+                      "stopped_early"}
+    assert set(d["extras"]) == {"d_loss", "g_loss", "d_real", "d_fake"}  # the standard GAN records nothing more
+    assert d["loss"] == [] and d["lr"] == [quick_config().lr] * 30
 
 
 def test_train_gan_no_snapshots_by_default(ring_data):
@@ -264,7 +266,7 @@ def test_train_gan_actually_learns_ring8():
 
     before = spread()
     # measured over seeds 0-4: before ≈ 1.9, after ≈ 0.35-0.42 (ratio 0.18-0.22)
-    cfg = GANTrainConfig(steps=400, batch_size=128, lr_d=1e-3, lr_g=1e-3, progress=False, seed=0)
+    cfg = GANTrainConfig(steps=400, batch_size=128, lr=1e-3, progress=False, seed=0)
     train_gan(G, D, x, cfg)
     after = spread()
     assert before > 1.0  # an untrained generator is far from the ring, so the test can fail
@@ -402,7 +404,7 @@ def test_train_gan_without_seed_uses_global_rng(ring_data):
 
 
 def test_history_len_and_as_dict_copy():
-    h = History(step=[1, 2], d_loss=[0.1, 0.2], g_loss=[1.0, 2.0], d_real=[0.5, 0.6], d_fake=[0.4, 0.3])
+    h = History(step=[1, 2], extras={"d_loss": [0.1, 0.2], "g_loss": [1.0, 2.0], "d_real": [0.5, 0.6], "d_fake": [0.4, 0.3]})
     assert len(h) == 2
     d = h.as_dict()
     assert d["step"] == [1, 2] and d["interrupted"] is False

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 
 from gankit.models import MODELS, GPT, GPTConfig
 from gankit.models.transformer import causal_mask, filter_logits, scaled_dot_product_attention
-from gankit.train import LMHistory, LMTrainConfig, TrainingDiverged, evaluate_lm, train_lm
-from gankit.utils import load_checkpoint, save_checkpoint
+from gankit.train import History, LMTrainConfig, TrainingDiverged, evaluate_lm, train_lm
+from gankit.models import load_checkpoint, save_checkpoint
 
 TINY = GPTConfig(vocab_size=11, block_size=12, n_layer=2, n_head=2, n_embd=16)
 
@@ -285,7 +285,7 @@ def test_train_lm_learns_the_copy_task():
     model = tiny_gpt()
     data, val = copy_task(512), copy_task(128, seed=1)
     history = train_lm(model, data, quick(steps=300, batch_size=32, eval_every=100), val_data=val)
-    assert isinstance(history, LMHistory)
+    assert isinstance(history, History)
     assert history.val_step == [100, 200, 300]
     assert history.val_loss[-1] < 0.3 * math.log(11)
     assert model.training  # like train_gan, the model is left in train mode
@@ -303,7 +303,7 @@ def test_lr_schedule():
     assert cfg.lr_at(5) == pytest.approx(0.5)
     assert cfg.lr_at(10) == pytest.approx(1.0)
     assert cfg.lr_at(100) == pytest.approx(0.1)
-    assert dataclasses.replace(cfg, schedule="constant").lr_at(100) == 1.0
+    assert dataclasses.replace(cfg, lr_schedule="constant").lr_at(100) == 1.0
 
 
 def test_train_lm_nan_is_a_clear_error():

@@ -10,14 +10,8 @@ import torch
 from torch import nn
 
 from gankit.models import MLPDiscriminator, MLPDiscriminatorConfig, MLPGenerator, MLPGeneratorConfig
-from gankit.utils import (
-    CheckpointError,
-    count_parameters,
-    get_device,
-    load_checkpoint,
-    save_checkpoint,
-    seed_everything,
-)
+from gankit.models import CheckpointError, load_checkpoint, save_checkpoint
+from gankit.utils import count_parameters, get_device, seed_everything
 
 
 class NotAModel:

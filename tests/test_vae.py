@@ -21,8 +21,8 @@ from gankit.models.vae import (
     reparameterize,
     to_levels,
 )
-from gankit.train import TrainingDiverged, VAEHistory, VAETrainConfig, evaluate_vae, train_vae
-from gankit.utils import load_checkpoint, save_checkpoint
+from gankit.train import TrainingDiverged, History, VAETrainConfig, evaluate_vae, train_vae
+from gankit.models import load_checkpoint, save_checkpoint
 
 
 def small_vae(**changes) -> VAE:
@@ -297,14 +297,15 @@ def test_train_vae_history_and_validation():
     x = (torch.rand(200, 1, 8, 8, generator=torch.Generator().manual_seed(0)) > 0.5).float()
     history = train_vae(model, x, VAETrainConfig(steps=60, batch_size=32, eval_every=20, progress=False, seed=0),
                         val_data=x[:50])
-    assert isinstance(history, VAEHistory)
+    assert isinstance(history, History)
     assert len(history) == 60 == len(history.recon) == len(history.kl) == len(history.lr)
     assert history.val_step == [20, 40, 60]
     assert history.best_step in history.val_step
     assert history.loss[-1] < history.loss[0]
     # the model ends with the best weights: its validation −ELBO is the best one recorded
     assert evaluate_vae(model, x[:50])["nelbo"] == pytest.approx(min(history.val_nelbo), rel=1e-5)
-    assert set(history.as_dict()) >= {"step", "loss", "recon", "kl", "val_nelbo"}
+    assert set(history.as_dict()) >= {"step", "loss", "extras", "val_step", "val_loss"}
+    assert set(history.as_dict()["extras"]) == {"recon", "kl"} and history.val_nelbo is history.val_loss
 
 
 def test_train_vae_with_labels_calls_loss_with_them():
@@ -339,7 +340,7 @@ def test_train_vae_nan_guard():
         model.decoder[-1].weight.fill_(float("nan"))
     with pytest.raises(TrainingDiverged) as info:
         train_vae(model, torch.rand(16, 1, 8, 8), VAETrainConfig(steps=5, batch_size=8, progress=False))
-    assert isinstance(info.value.history, VAEHistory) and len(info.value.history) == 0
+    assert isinstance(info.value.history, History) and len(info.value.history) == 0
 
 
 def test_train_vae_interrupt_returns_history():

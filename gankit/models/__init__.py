@@ -1,25 +1,53 @@
 """gankit's models, one file per family. Each model is built from a config dataclass
-(``Model(config)``) and keeps it as ``model.config``, so a checkpoint can rebuild it."""
+(``Model(config)``) and keeps it as ``model.config``, so a checkpoint can rebuild it.
 
-from gankit.models.dcgan import DCGANDiscriminator, DCGANDiscriminatorConfig, DCGANGenerator, DCGANGeneratorConfig
+* :mod:`~gankit.models.gan` — MLP generator and discriminator for 2-D points (lessons 01, 04, 05)
+* :mod:`~gankit.models.dcgan` — convolutional GAN for 28×28 digits (lesson 02)
+* :mod:`~gankit.models.cgan` — the conditional DCGAN (lesson 03)
+* :mod:`~gankit.models.vae`, :mod:`~gankit.models.cvae` — (conditional) VAEs (lessons 06, 07)
+* :mod:`~gankit.models.transformer` — a small GPT (lessons 08–10)
+* :mod:`~gankit.models.judge` — the digit judge's classifier (measured with in :mod:`gankit.metrics`)
+* :mod:`~gankit.models.checkpoint` — save a model to one file, and rebuild it from that file
+
+Models compute; they never train, measure or draw (see the import rules in DESIGN.md).
+"""
+
 from gankit.models.cgan import (
     ConditionalDiscriminator,
     ConditionalDiscriminatorConfig,
     ConditionalGenerator,
     ConditionalGeneratorConfig,
 )
-from gankit.judge import DigitJudge
-from gankit.models.gan import MLPDiscriminator, MLPDiscriminatorConfig, MLPGenerator, MLPGeneratorConfig
+from gankit.models.checkpoint import (
+    MODELS,
+    CheckpointError,
+    load_checkpoint,
+    read_checkpoint,
+    save_checkpoint,
+)
+from gankit.models.cvae import ConditionalVAE, ConditionalVAEConfig
+from gankit.models.dcgan import (
+    DCGANDiscriminator,
+    DCGANDiscriminatorConfig,
+    DCGANGenerator,
+    DCGANGeneratorConfig,
+)
+from gankit.models.gan import (
+    MLPDiscriminator,
+    MLPDiscriminatorConfig,
+    MLPGenerator,
+    MLPGeneratorConfig,
+)
+from gankit.models.judge import DigitJudge, DigitJudgeConfig
 from gankit.models.transformer import GPT, GPTConfig
 from gankit.models.vae import VAE, VAEConfig
-from gankit.models.cvae import ConditionalVAE, ConditionalVAEConfig
-
-# Every model that save_checkpoint / load_checkpoint may handle, by class name.
-# A new model family adds its classes here.
-MODELS = {cls.__name__: cls for cls in (MLPGenerator, MLPDiscriminator, DCGANGenerator, DCGANDiscriminator, ConditionalGenerator, ConditionalDiscriminator, DigitJudge, GPT, VAE, ConditionalVAE)}
 
 __all__ = [
     "MODELS",
+    "save_checkpoint",
+    "read_checkpoint",
+    "load_checkpoint",
+    "CheckpointError",
     "MLPGenerator",
     "MLPGeneratorConfig",
     "MLPDiscriminator",
@@ -32,6 +60,8 @@ __all__ = [
     "ConditionalGeneratorConfig",
     "ConditionalDiscriminator",
     "ConditionalDiscriminatorConfig",
+    "DigitJudge",
+    "DigitJudgeConfig",
     "GPT",
     "GPTConfig",
     "VAE",

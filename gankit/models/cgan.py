@@ -41,13 +41,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gankit.models._parts import NoiseSampler, check_labels, one_hot_concat
 from gankit.models.dcgan import (
     DCGANDiscriminator,
     DCGANDiscriminatorConfig,
     DCGANGenerator,
     DCGANGeneratorConfig,
 )
-from gankit.models.gan import NoiseSampler
+from gankit.utils import check_positive_int, eval_mode
 
 __all__ = [
     "ConditionalGeneratorConfig",
@@ -56,45 +57,9 @@ __all__ = [
     "ConditionalDiscriminator",
     "one_hot_concat",
     "check_labels",
-    "class_noise_grid",
 ]
 
 CONDITIONINGS = ("projection", "concat")
-
-
-def check_labels(labels: torch.Tensor, n: int, n_classes: int, who: str) -> torch.Tensor:
-    """``labels`` as a (n,) tensor of class indices in 0 … n_classes − 1, or a ValueError
-    that says what was wrong."""
-    if not isinstance(labels, torch.Tensor):
-        raise ValueError(f"{who} expects labels as a tensor of class indices, got {type(labels).__name__}; "
-                         f"use torch.tensor([...]).")
-    if labels.dtype.is_floating_point or labels.dtype == torch.bool:
-        raise ValueError(f"{who} expects integer class indices (0 … {n_classes - 1}), got a {labels.dtype} tensor; "
-                         f"pass labels.long().")
-    if labels.shape != (n,):
-        raise ValueError(f"{who} expects one label per example, shape ({n},), got {tuple(labels.shape)}.")
-    if n and (labels.min() < 0 or labels.max() >= n_classes):
-        raise ValueError(f"{who} has n_classes={n_classes}, so labels must lie in 0 … {n_classes - 1}; got labels "
-                         f"from {int(labels.min())} to {int(labels.max())}.")
-    return labels
-
-
-def one_hot_concat(z: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """[z; one_hot(y)]: noise (B, latent_dim) and labels (B,) → (B, latent_dim + n_classes)."""
-    e_y = F.one_hot(labels, n_classes).to(z.dtype)  # (B, n_classes): a 1 at position y
-    return torch.cat([z, e_y], dim=1)  # (B, latent_dim + n_classes)
-
-
-def class_noise_grid(generator: "ConditionalGenerator", n_noise: int, classes: Sequence[int] | None = None,
-                     seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Noise and labels for a grid with one row per class and one column per noise vector:
-    every row reuses the same ``n_noise`` vectors, so a column shows one "style" drawn as
-    every digit. Returns z (rows·n_noise, latent_dim) and y (rows·n_noise,), row-major."""
-    classes = list(range(generator.config.n_classes)) if classes is None else list(classes)
-    z = generator.sample_noise(n_noise, device="cpu", generator=torch.Generator().manual_seed(seed))  # (n_noise, L)
-    z = z.repeat(len(classes), 1)  # (rows·n_noise, L): row r is z again
-    y = torch.tensor(classes).repeat_interleave(n_noise)  # (rows·n_noise,): c0 c0 … c1 c1 …
-    return z, y
 
 
 # --------------------------------------------------------------------------- generator
@@ -122,8 +87,7 @@ class ConditionalGenerator(NoiseSampler, nn.Module):
         self.config = c = config or ConditionalGeneratorConfig()
         if not isinstance(c.n_classes, int) or c.n_classes < 2:
             raise ValueError(f"ConditionalGeneratorConfig.n_classes must be an int ≥ 2, got {c.n_classes!r}.")
-        if not isinstance(c.latent_dim, int) or c.latent_dim < 1:
-            raise ValueError(f"ConditionalGeneratorConfig.latent_dim must be a positive int, got {c.latent_dim!r}.")
+        check_positive_int(c.latent_dim, "ConditionalGeneratorConfig.latent_dim")
         # the DCGAN generator, fed the noise with the one-hot label appended
         self.body = DCGANGenerator(DCGANGeneratorConfig(
             latent_dim=c.latent_dim + c.n_classes, width=c.width, image_size=c.image_size, channels=c.channels))
@@ -162,11 +126,9 @@ class ConditionalGenerator(NoiseSampler, nn.Module):
     def decode(self, z: torch.Tensor, labels: int | Sequence[int] | torch.Tensor) -> torch.Tensor:
         """G(z, y) for given noise and labels, in eval mode, on the CPU: for grids and explorers."""
         labels = self._labels(labels, len(z))
-        was_training = self.training
-        self.eval()
-        device = next(self.parameters()).device
-        x = self(z.to(device), labels.to(device)).cpu()
-        self.train(was_training)
+        with eval_mode(self):
+            device = next(self.parameters()).device
+            x = self(z.to(device), labels.to(device)).cpu()
         return x
 
 
@@ -231,9 +193,7 @@ class ConditionalDiscriminator(nn.Module):
     @torch.no_grad()
     def probability(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """D's belief that each image is a real image of its label, in eval mode, on the CPU."""
-        was_training = self.training
-        self.eval()
-        device = next(self.parameters()).device
-        p = torch.sigmoid(self(x.to(device), torch.as_tensor(labels).to(device))).cpu()
-        self.train(was_training)
+        with eval_mode(self):
+            device = next(self.parameters()).device
+            p = torch.sigmoid(self(x.to(device), torch.as_tensor(labels).to(device))).cpu()
         return p

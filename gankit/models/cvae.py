@@ -40,10 +40,11 @@ from typing import Sequence
 
 import torch
 
-from gankit.models.cgan import check_labels, one_hot_concat
+from gankit.models._parts import check_labels, one_hot_concat
 from gankit.models.vae import VAE, VAEConfig, elbo, gaussian_kl, mlp
+from gankit.utils import eval_mode
 
-__all__ = ["ConditionalVAEConfig", "ConditionalVAE", "style_transfer_grid", "style_transfer_agreement"]
+__all__ = ["ConditionalVAEConfig", "ConditionalVAE", "style_transfer_grid"]
 
 Labels = int | Sequence[int] | torch.Tensor
 
@@ -158,21 +159,17 @@ class ConditionalVAE(VAE):
     def decode_image(self, z: torch.Tensor, y: Labels) -> torch.Tensor:
         """Codes (B, latent_dim) and labels → mean images E[x | z, y] (B, C, H, W) in [0, 1],
         in eval mode, on the CPU."""
-        was_training = self.training
-        self.eval()
-        device = next(self.parameters()).device
-        image = self.logits_to_image(self.decode(z.to(device), self.labels_for(y, len(z)))).cpu()
-        self.train(was_training)
+        with eval_mode(self):
+            device = next(self.parameters()).device
+            image = self.logits_to_image(self.decode(z.to(device), self.labels_for(y, len(z)))).cpu()
         return image
 
     @torch.no_grad()
     def encode_mean(self, x: torch.Tensor, y: Labels) -> torch.Tensor:
         """The mean code μ(x, y), (B, latent_dim), in eval mode, on the CPU: the deterministic
         "style" of each image."""
-        was_training = self.training
-        self.eval()
-        mu, _ = self.encode(x.to(next(self.parameters()).device), y)
-        self.train(was_training)
+        with eval_mode(self):
+            mu, _ = self.encode(x.to(next(self.parameters()).device), y)
         return mu.cpu()
 
     @torch.no_grad()
@@ -210,22 +207,3 @@ def style_transfer_grid(model: ConditionalVAE, x: torch.Tensor, y: Labels) -> tu
     z_all = z.repeat_interleave(K, dim=0)  # (N·K, L): each code K times in a row
     targets = torch.arange(K).repeat(len(x))  # (N·K,): 0 … K − 1 for every source
     return model.decode_image(z_all, targets), targets
-
-
-@torch.no_grad()
-def style_transfer_agreement(model: ConditionalVAE, x: torch.Tensor, y: Labels, judge=None,
-                             batch_size: int = 500) -> float:
-    """How often the digit judge sees the digit that was asked for, over every image of
-    ``x`` transferred to every target label (the image's own label included), 0–1.
-
-    Uses :func:`gankit.judge.label_agreement` (the bundled judge when ``judge`` is None).
-    Images must be 28×28 digits in [0, 1], like the judge's."""
-    from gankit.judge import label_agreement
-
-    y = model.labels_for(y, len(x))
-    agree, total = 0.0, 0
-    for i in range(0, len(x), batch_size):
-        images, targets = style_transfer_grid(model, x[i:i + batch_size], y[i:i + batch_size])
-        agree += label_agreement(images, targets, judge) * len(targets)
-        total += len(targets)
-    return agree / total

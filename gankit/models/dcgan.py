@@ -24,21 +24,20 @@ As in lesson 01, the discriminator returns a *logit*, one per image, shape (B,),
 generator answers ``sample_noise``, ``forward`` and ``sample`` like
 :class:`gankit.models.MLPGenerator`, so :func:`gankit.train.train_gan` trains it unchanged.
 
-At the end of the file, two helpers for longer runs: :class:`WeightAverage`, an exponential
-moving average of the generator's weights (what the bundled ``dcgan_digits`` checkpoint
-saves), and :func:`refresh_batch_norm`, which re-measures batch-norm statistics for averaged
-or loaded weights.
+For longer runs, :func:`gankit.train.train_gan` keeps an exponential moving average of the
+generator's weights (``GANTrainConfig.ema``; what the bundled ``dcgan_digits`` checkpoint
+saves) and re-measures its batch-norm statistics (:func:`gankit.train.refresh_batch_norm`).
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from gankit.models.gan import NoiseSampler
+from gankit.models._parts import NoiseSampler
+from gankit.utils import check_positive_int, eval_mode
 
 __all__ = [
     "DCGANGeneratorConfig",
@@ -48,8 +47,6 @@ __all__ = [
     "to_tanh_range",
     "to_unit_range",
     "init_dcgan_weights",
-    "WeightAverage",
-    "refresh_batch_norm",
 ]
 
 
@@ -78,9 +75,7 @@ def init_dcgan_weights(module: nn.Module) -> None:
 def _check_config(config: object) -> None:
     for name in ("latent_dim", "width", "image_size", "channels"):
         if hasattr(config, name):
-            value = getattr(config, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{type(config).__name__}.{name} must be a positive int, got {value!r}.")
+            check_positive_int(getattr(config, name), f"{type(config).__name__}.{name}")
     if config.image_size % 4:
         raise ValueError(
             f"{type(config).__name__}.image_size must be divisible by 4 (two stride-2 stages: "
@@ -142,19 +137,15 @@ class DCGANGenerator(NoiseSampler, nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n generated images in [-1, 1], shape (n, 1, 28, 28), on the CPU, drawn in eval mode
         (batch norm uses its running statistics)."""
-        was_training = self.training
-        self.eval()
-        x = self(self.sample_noise(n, generator=generator)).cpu()
-        self.train(was_training)
+        with eval_mode(self):
+            x = self(self.sample_noise(n, generator=generator)).cpu()
         return x
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """G(z) for given noise in eval mode, on the CPU: for interpolations and explorers."""
-        was_training = self.training
-        self.eval()
-        x = self(z.to(next(self.parameters()).device)).cpu()
-        self.train(was_training)
+        with eval_mode(self):
+            x = self(z.to(next(self.parameters()).device)).cpu()
         return x
 
 
@@ -213,89 +204,6 @@ class DCGANDiscriminator(nn.Module):
     @torch.no_grad()
     def probability(self, x: torch.Tensor) -> torch.Tensor:
         """D's belief that each image is real, sigmoid(logit), in eval mode, on the CPU."""
-        was_training = self.training
-        self.eval()
-        p = torch.sigmoid(self(x.to(next(self.parameters()).device))).cpu()
-        self.train(was_training)
+        with eval_mode(self):
+            p = torch.sigmoid(self(x.to(next(self.parameters()).device))).cpu()
         return p
-
-
-# --------------------------------------------------------------------------- averaging the generator
-
-
-class WeightAverage:
-    """An exponential moving average (EMA) of a model's weights, kept in a frozen copy.
-
-    A GAN's generator never settles: every step of the game pushes it a little, so the
-    weights of the last step carry the noise of the last few batches. Averaging them over
-    the recent past,
-
-        θ̄ ← decay · θ̄ + (1 − decay) · θ      after every training step,
-
-    gives a generator that draws cleaner samples while training is unchanged (Yazıcı et al.,
-    2019, "The Unusual Effectiveness of Averaging in GAN Training", arXiv:1806.04498; used
-    by ProGAN, BigGAN and StyleGAN). ``decay = 0.999`` averages over roughly the last
-    1 / (1 − decay) = 1,000 steps. Early on the average would drag the random initial
-    weights along, so the decay used at update ``n`` is ``min(decay, (1 + n) / (10 + n))``.
-
-    Batch-norm running statistics are buffers, not weights: :meth:`update` copies them from
-    the model. They were measured with the *live* weights, so call
-    :func:`refresh_batch_norm` on ``average.model`` before sampling from it.
-
-        ema = WeightAverage(G, decay=0.999)
-        ...after each optimiser step:  ema.update(G)
-        refresh_batch_norm(ema.model); ema.model.sample(16)
-    """
-
-    def __init__(self, model: nn.Module, decay: float = 0.999):
-        if not 0.0 <= decay < 1.0:
-            raise ValueError(f"decay must be in [0, 1), got {decay!r}; 0.999 averages over about 1,000 steps.")
-        self.decay = decay
-        self.updates = 0
-        self.model = copy.deepcopy(model).eval()  # the averaged copy; never trained directly
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-
-    def current_decay(self) -> float:
-        """The decay the next :meth:`update` uses (smaller during the first steps)."""
-        return min(self.decay, (1 + self.updates) / (10 + self.updates))
-
-    @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        """Move the average towards ``model``'s weights: θ̄ ← d·θ̄ + (1 − d)·θ."""
-        averaged, live = dict(self.model.named_parameters()), dict(model.named_parameters())
-        if averaged.keys() != live.keys() or any(averaged[k].shape != live[k].shape for k in live):
-            raise ValueError("WeightAverage.update got a model with other parameters than the one it was built from.")
-        d = self.current_decay()
-        for name, p in live.items():
-            averaged[name].lerp_(p.detach().to(averaged[name].device), 1.0 - d)  # θ̄ + (1 − d)(θ − θ̄)
-        for b_avg, b in zip(self.model.buffers(), model.buffers()):
-            b_avg.copy_(b)  # batch-norm statistics: copied, then refreshed by refresh_batch_norm
-        self.updates += 1
-
-
-@torch.no_grad()
-def refresh_batch_norm(generator: nn.Module, n_batches: int = 20, batch_size: int = 256, seed: int = 0) -> nn.Module:
-    """Re-measure ``generator``'s batch-norm running statistics on its own noise.
-
-    In eval mode batch norm normalises with running averages of the batch statistics seen in
-    training. After averaging weights (:class:`WeightAverage`) or loading a checkpoint they may
-    not match the weights; this runs ``n_batches`` batches of fresh noise through the generator
-    in train mode with an exact (cumulative) average, then puts it back in eval mode. Only the
-    statistics change, never the weights. Returns the generator.
-    """
-    norms = [m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms:
-        return generator.eval()
-    saved = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # None: a cumulative average over all batches, not an EMA
-    device = next(generator.parameters()).device
-    rng = torch.Generator().manual_seed(seed)
-    generator.train()
-    for _ in range(n_batches):
-        generator(generator.sample_noise(batch_size, generator=rng).to(device))
-    for m, momentum in zip(norms, saved):
-        m.momentum = momentum
-    return generator.eval()

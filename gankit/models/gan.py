@@ -16,19 +16,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from gankit.models._parts import NoiseSampler
+from gankit.utils import check_positive_int, eval_mode
+
 __all__ = ["NoiseSampler", "MLPGeneratorConfig", "MLPGenerator", "MLPDiscriminatorConfig", "MLPDiscriminator", "MLPStack"]
-
-
-class NoiseSampler:
-    """What every gankit generator shares: drawing its input noise z ~ N(0, I).
-    Mixed into a generator whose ``config`` has a ``latent_dim``."""
-
-    def sample_noise(self, n: int, device: torch.device | str | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """z ~ N(0, I), shape (n, latent_dim), on ``device`` (default: where the model is)."""
-        if device is None:
-            device = next(self.parameters()).device
-        z = torch.randn(n, self.config.latent_dim, generator=generator)
-        return z.to(device)
 
 
 def _mlp(in_dim: int, hidden_dim: int, n_hidden: int, out_dim: int, slope: float) -> nn.Sequential:
@@ -44,9 +35,7 @@ def _mlp(in_dim: int, hidden_dim: int, n_hidden: int, out_dim: int, slope: float
 
 def _check_positive(config: object, *names: str) -> None:
     for name in names:
-        value = getattr(config, name)
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{type(config).__name__}.{name} must be a positive int, got {value!r}.")
+        check_positive_int(getattr(config, name), f"{type(config).__name__}.{name}")
 
 
 @dataclass
@@ -80,10 +69,8 @@ class MLPGenerator(NoiseSampler, nn.Module):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n generated points (on the CPU), drawn with the model in eval mode."""
-        was_training = self.training
-        self.eval()
-        x = self(self.sample_noise(n, generator=generator)).cpu()
-        self.train(was_training)
+        with eval_mode(self):
+            x = self(self.sample_noise(n, generator=generator)).cpu()
         return x
 
 
@@ -117,11 +104,9 @@ class MLPDiscriminator(nn.Module):
     @torch.no_grad()
     def probability(self, x: torch.Tensor) -> torch.Tensor:
         """D's belief that each point is real, sigmoid(logit), in eval mode, on the CPU."""
-        was_training = self.training
-        self.eval()
-        device = next(self.parameters()).device
-        p = torch.sigmoid(self(x.to(device))).cpu()
-        self.train(was_training)
+        with eval_mode(self):
+            device = next(self.parameters()).device
+            p = torch.sigmoid(self(x.to(device))).cpu()
         return p
 
 

@@ -25,6 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gankit.text import IGNORE_INDEX
+from gankit.utils import check_positive_int, eval_mode
+
 __all__ = [
     "GPTConfig", "GPT", "CausalSelfAttention", "Block", "scaled_dot_product_attention", "causal_mask", "filter_logits",
     "freeze_all_but_top",
@@ -77,9 +80,7 @@ class GPTConfig:
 
 def _check_config(config: GPTConfig) -> None:
     for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-        value = getattr(config, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"GPTConfig.{name} must be a positive int, got {value!r}.")
+        check_positive_int(getattr(config, name), f"GPTConfig.{name}")
     if config.n_embd % config.n_head:
         raise ValueError(
             f"GPTConfig.n_embd ({config.n_embd}) must be divisible by n_head ({config.n_head}): "
@@ -222,17 +223,15 @@ class GPT(nn.Module):
         if targets.shape != idx.shape:
             raise ValueError(f"targets must have the shape of the input {tuple(idx.shape)}, got {tuple(targets.shape)}.")
         # cross-entropy = −log p(next token | tokens so far), averaged over the real targets
-        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-1)
+        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
         return logits, loss
 
     @torch.no_grad()
     def attention_maps(self, idx: torch.Tensor) -> list[torch.Tensor]:
         """The attention weights of every block for ``idx`` (B, T): a list of n_layer tensors
         (B, n_head, T, T) on the CPU; row i says how much position i looks at each position j."""
-        was_training = self.training
-        self.eval()
-        _, maps = self._run(idx.to(self.head.weight.device))
-        self.train(was_training)
+        with eval_mode(self):
+            _, maps = self._run(idx.to(self.head.weight.device))
         return [m.cpu() for m in maps]
 
     @torch.no_grad()
@@ -258,21 +257,19 @@ class GPT(nn.Module):
         if temperature < 0:
             raise ValueError(f"temperature must be ≥ 0 (0 = greedy), got {temperature}.")
         self._check_idx(idx, what="prompt")
-        was_training = self.training
-        self.eval()
-        idx = idx.to(self.head.weight.device)
-        for _ in range(max_new_tokens):
-            context = idx[:, -self.config.block_size:]  # (B, ≤ block_size)
-            logits, _ = self(context)
-            logits = logits[:, -1, :]  # (B, vocab): only the last position predicts the next token
-            if temperature == 0:
-                next_id = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
-            else:
-                logits = filter_logits(logits / temperature, top_k=top_k, top_p=top_p)
-                probs = logits.softmax(dim=-1)
-                next_id = torch.multinomial(probs.cpu(), 1, generator=generator).to(idx.device)  # (B, 1)
-            idx = torch.cat([idx, next_id], dim=1)
-        self.train(was_training)
+        with eval_mode(self):
+            idx = idx.to(self.head.weight.device)
+            for _ in range(max_new_tokens):
+                context = idx[:, -self.config.block_size:]  # (B, ≤ block_size)
+                logits, _ = self(context)
+                logits = logits[:, -1, :]  # (B, vocab): only the last position predicts the next token
+                if temperature == 0:
+                    next_id = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
+                else:
+                    logits = filter_logits(logits / temperature, top_k=top_k, top_p=top_p)
+                    probs = logits.softmax(dim=-1)
+                    next_id = torch.multinomial(probs.cpu(), 1, generator=generator).to(idx.device)  # (B, 1)
+                idx = torch.cat([idx, next_id], dim=1)
         return idx
 
 

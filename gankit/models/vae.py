@@ -42,6 +42,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gankit.models._parts import NoiseSampler
+from gankit.utils import check_positive_int, eval_mode
+
 __all__ = [
     "gaussian_kl",
     "reparameterize",
@@ -154,28 +157,25 @@ def importance_weighted_nll(
 
     ``model`` needs ``encode``, ``decode`` and ``log_likelihood(logits, x) -> (B,)``.
     """
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k (the number of importance samples) must be a positive int, got {k!r}.")
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    out = []
-    for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size].to(device)
-        yb = None if labels is None else labels[i:i + batch_size].to(device)
-        cond = () if yb is None else (yb,)
-        mu, logvar = model.encode(xb, *cond)  # (B, L) each
-        B, L = mu.shape
-        eps = torch.randn((k, B, L), generator=generator).to(device)
-        z = mu + torch.exp(0.5 * logvar) * eps  # (k, B, L): k codes per image
-        log_q = log_normal(z, mu, logvar)  # (k, B)
-        log_prior = log_normal(z)  # (k, B)
-        x_rep = xb.unsqueeze(0).expand(k, *xb.shape).reshape(k * B, *xb.shape[1:])
-        cond_rep = () if yb is None else (yb.unsqueeze(0).expand(k, *yb.shape).reshape(k * B, *yb.shape[1:]),)
-        log_lik = model.log_likelihood(model.decode(z.reshape(k * B, L), *cond_rep), x_rep).view(k, B)
-        log_w = log_lik + log_prior - log_q  # (k, B): log importance weights
-        out.append(-(torch.logsumexp(log_w, dim=0) - math.log(k)).cpu())
-    model.train(was_training)
+    check_positive_int(k, "k (the number of importance samples)")
+    with eval_mode(model):
+        device = next(model.parameters()).device
+        out = []
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size].to(device)
+            yb = None if labels is None else labels[i:i + batch_size].to(device)
+            cond = () if yb is None else (yb,)
+            mu, logvar = model.encode(xb, *cond)  # (B, L) each
+            B, L = mu.shape
+            eps = torch.randn((k, B, L), generator=generator).to(device)
+            z = mu + torch.exp(0.5 * logvar) * eps  # (k, B, L): k codes per image
+            log_q = log_normal(z, mu, logvar)  # (k, B)
+            log_prior = log_normal(z)  # (k, B)
+            x_rep = xb.unsqueeze(0).expand(k, *xb.shape).reshape(k * B, *xb.shape[1:])
+            cond_rep = () if yb is None else (yb.unsqueeze(0).expand(k, *yb.shape).reshape(k * B, *yb.shape[1:]),)
+            log_lik = model.log_likelihood(model.decode(z.reshape(k * B, L), *cond_rep), x_rep).view(k, B)
+            log_w = log_lik + log_prior - log_q  # (k, B): log importance weights
+            out.append(-(torch.logsumexp(log_w, dim=0) - math.log(k)).cpu())
     return torch.cat(out)
 
 
@@ -196,9 +196,7 @@ class VAEConfig:
 
     def __post_init__(self) -> None:
         for name in ("image_size", "channels", "latent_dim", "levels"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"VAEConfig.{name} must be a positive int, got {value!r}.")
+            check_positive_int(getattr(self, name), f"{type(self).__name__}.{name}")
         self.hidden_dims = [int(h) for h in self.hidden_dims]
         if any(h < 1 for h in self.hidden_dims):
             raise ValueError(f"VAEConfig.hidden_dims must be positive ints, got {self.hidden_dims}.")
@@ -234,7 +232,7 @@ def mlp(widths: list[int], activation: str, dropout: float = 0.0) -> nn.Sequenti
     return nn.Sequential(*layers)
 
 
-class VAE(nn.Module):
+class VAE(NoiseSampler, nn.Module):
     """Encoder q(z|x) = N(μ(x), diag σ²(x)), prior p(z) = N(0, I), decoder p(x|z).
 
     Images are (B, channels, image_size, image_size) with values in [0, 1] (for the
@@ -326,26 +324,17 @@ class VAE(nn.Module):
     @torch.no_grad()
     def decode_image(self, z: torch.Tensor) -> torch.Tensor:
         """Codes (B, latent_dim) → mean images (B, C, H, W) in [0, 1], in eval mode."""
-        was_training = self.training
-        self.eval()
-        device = next(self.parameters()).device
-        image = self.logits_to_image(self.decode(z.to(device))).cpu()
-        self.train(was_training)
+        with eval_mode(self):
+            device = next(self.parameters()).device
+            image = self.logits_to_image(self.decode(z.to(device))).cpu()
         return image
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Encode to the mean code μ(x) and decode: mean images (B, C, H, W) in [0, 1]."""
-        was_training = self.training
-        self.eval()
-        mu, _ = self.encode(x.to(next(self.parameters()).device))
-        self.train(was_training)
+        with eval_mode(self):
+            mu, _ = self.encode(x.to(next(self.parameters()).device))
         return self.decode_image(mu)
-
-    def sample_noise(self, n: int, device: torch.device | str | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """z ~ p(z) = N(0, I), shape (n, latent_dim)."""
-        device = device if device is not None else next(self.parameters()).device
-        return torch.randn(n, self.config.latent_dim, generator=generator).to(device)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

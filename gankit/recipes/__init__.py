@@ -18,7 +18,7 @@ A recipe is one module in this package that defines
 ``PARAMS``
     a dict of the parameters it accepts, with their defaults (``-p NAME VALUE`` overrides);
 ``train(out: Path, seed: int = 0, progress: bool = True, **params) -> dict``
-    trains, saves the checkpoint(s) to ``out`` with :func:`gankit.utils.save_checkpoint`
+    trains, saves the checkpoint(s) to ``out`` with :func:`gankit.models.save_checkpoint`
     (parameters, seed and figures in its metadata) and returns the figures it measured
     (numbers, for ``data/README.md`` and for the test that reproduces a recipe).
 
@@ -33,6 +33,10 @@ import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
+
+import torch
+
+from gankit.models import save_checkpoint
 
 __all__ = ["find_recipes", "get_recipe", "checkpoint_path", "REPO_ROOT"]
 
@@ -82,12 +86,9 @@ def run_training(out: Path, train: Callable[..., Any], *args: Any, **kwargs: Any
 
 def save_recipe_checkpoint(out: Path, model: Any, name: str, seed: int, params: dict, figures: dict,
                            **extra: Any) -> Path:
-    """:func:`gankit.utils.save_checkpoint` with the metadata every recipe records: its name,
+    """:func:`gankit.models.save_checkpoint` with the metadata every recipe records: its name,
     seed, parameters and measured figures, any ``extra`` items (a vocabulary, a loss curve),
     and the number of torch threads and the torch version of the run (results depend on both)."""
-    import torch
-
-    from gankit.utils import save_checkpoint
 
     return save_checkpoint(out, model, recipe=name, seed=seed, params=params, figures=figures, **extra,
                            threads=torch.get_num_threads(), torch_version=torch.__version__)

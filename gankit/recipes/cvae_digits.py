@@ -20,7 +20,7 @@ The checkpoint's metadata holds the parameters, the seed and the figures:
 
 * ``label_agreement`` — style transfer judged: every held-out digit encoded with its own
   label and decoded with each of the 10 labels, the share of those 10,000 images in which
-  the digit judge sees the digit asked for (:func:`gankit.models.cvae.style_transfer_agreement`);
+  the digit judge sees the digit asked for (:func:`gankit.metrics.style_transfer_agreement`);
 * ``test_nelbo``, ``test_recon``, ``test_kl`` — the held-out negative conditional ELBO and
   its two terms, nats per image (:func:`gankit.train.evaluate_vae`);
 * ``test_nll`` — an importance-weighted estimate of −log p(x | y), ``k`` samples, nats per
@@ -37,6 +37,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+
+from gankit.data import load_mnist_subset, per_class_split
+from gankit.metrics import style_transfer_agreement
+from gankit.models import ConditionalVAE, ConditionalVAEConfig
+from gankit.models.vae import importance_weighted_nll
+from gankit.recipes import run_training, save_recipe_checkpoint
+from gankit.train import VAETrainConfig, evaluate_vae, train_vae
+from gankit.utils import get_device, seed_everything
 
 NAME = "cvae_digits"
 DESCRIPTION = ("lesson 07's conditional VAE (MLP 256-256, code of 4, one-hot labels) trained up to 8,000 steps on the "
@@ -59,10 +67,6 @@ PARAMS = {
 def measure(model: torch.nn.Module, k: int = 100, seed: int = 0) -> dict[str, float]:
     """The held-out figures of a conditional VAE: style-transfer agreement, −ELBO and its
     terms, and the importance-weighted NLL with ``k`` samples (nats per image)."""
-    from gankit.data import load_mnist_subset
-    from gankit.models.cvae import style_transfer_agreement
-    from gankit.models.vae import importance_weighted_nll
-    from gankit.train import evaluate_vae
 
     x, y = load_mnist_subset("test")
     held_out = evaluate_vae(model, (x, y), seed=seed)
@@ -78,12 +82,6 @@ def measure(model: torch.nn.Module, k: int = 100, seed: int = 0) -> dict[str, fl
 
 
 def train(out: Path, seed: int = 0, progress: bool = True, **params) -> dict:
-    from gankit.data import load_mnist_subset, per_class_split
-    from gankit.models import ConditionalVAE, ConditionalVAEConfig
-    from gankit.recipes import run_training, save_recipe_checkpoint
-    from gankit.train import VAETrainConfig, train_vae
-    from gankit.utils import get_device, seed_everything
-
     p = {**PARAMS, **params}
     device = get_device()
     seed_everything(seed)

@@ -12,9 +12,9 @@ measured on). What differs from the lesson's one-minute run:
 * more steps (``steps``, below), with both learning rates falling linearly to 0 by the
   last step;
 * an exponential moving average of the generator's weights
-  (:class:`gankit.models.dcgan.WeightAverage`, decay 0.999), updated after every step; the
+  (``GANTrainConfig.ema``: :class:`gankit.train.WeightAverage`, decay 0.999), updated after every step; the
   averaged generator is the one saved, with its batch-norm statistics re-measured
-  (:func:`gankit.models.dcgan.refresh_batch_norm`).
+  (:func:`gankit.train.refresh_batch_norm`).
 
 What we tried on the way (seed 0, judge-confident share of 1,000 samples, one thread): at
 width 24, 20,000 steps with a linear decay levelled off at 73–74 % (FD 111); at 4,000
@@ -48,6 +48,20 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from gankit.data import load_mnist_subset
+from gankit.metrics import judge_fd, judge_scores, real_reference
+from gankit.models import (
+    DCGANDiscriminator,
+    DCGANDiscriminatorConfig,
+    DCGANGenerator,
+    DCGANGeneratorConfig,
+    save_checkpoint,
+)
+from gankit.models.dcgan import to_tanh_range, to_unit_range
+from gankit.recipes import run_training, save_recipe_checkpoint
+from gankit.train import GANTrainConfig, StandardGAN, refresh_batch_norm, train_gan
+from gankit.utils import get_device, seed_everything
+
 NAME = "dcgan_digits"
 DESCRIPTION = ("lesson 02's DCGAN at twice its width (48, z of 64) trained longer on the 4,000 bundled training "
                "digits with label smoothing and a linear lr decay, generator weights averaged (EMA); saves the "
@@ -73,9 +87,7 @@ def measure(generator: torch.nn.Module, n: int = 1000, seed: int = 1000, referen
     """The judge's figures for ``generator`` (eval mode, ``n`` samples from noise seed ``seed``):
     confident share, rarest class share, Fréchet distance of 500 samples to 500 held-out
     digits, and the same figures for real held-out digits (``reference``, from
-    :func:`gankit.judge.real_reference`; measured here if not given)."""
-    from gankit.judge import judge_fd, judge_scores, real_reference
-    from gankit.models.dcgan import to_unit_range
+    :func:`gankit.metrics.real_reference`; measured here if not given)."""
 
     reference = reference or real_reference()
     samples = to_unit_range(generator.sample(n, generator=torch.Generator().manual_seed(seed)))
@@ -90,14 +102,6 @@ def measure(generator: torch.nn.Module, n: int = 1000, seed: int = 1000, referen
 
 
 def train(out: Path, seed: int = 0, progress: bool = True, **params) -> dict:
-    from gankit.data import load_mnist_subset
-    from gankit.judge import real_reference
-    from gankit.models import DCGANDiscriminator, DCGANDiscriminatorConfig, DCGANGenerator, DCGANGeneratorConfig
-    from gankit.models.dcgan import WeightAverage, refresh_batch_norm, to_tanh_range
-    from gankit.recipes import run_training, save_recipe_checkpoint
-    from gankit.train import GANTrainConfig, StandardGAN, train_gan
-    from gankit.utils import get_device, save_checkpoint, seed_everything
-
     p = {**PARAMS, **params}
     device = get_device()
     seed_everything(seed)
@@ -105,15 +109,12 @@ def train(out: Path, seed: int = 0, progress: bool = True, **params) -> dict:
     real = to_tanh_range(images)
     G = DCGANGenerator(DCGANGeneratorConfig(latent_dim=p["latent_dim"], width=p["width"])).to(device)
     D = DCGANDiscriminator(DCGANDiscriminatorConfig(width=p["width"])).to(device)
-    average = WeightAverage(G, decay=p["ema_decay"]) if p["ema_decay"] else None
     reference = real_reference()  # the held-out digits' figures, measured once
 
-    def after_step(G, D, step):
-        # called after every step (snapshot_every=1): update the average; now and then, measure it
-        if average is not None and step > 0:
-            average.update(G)
-        if p["eval_every"] and step and step % p["eval_every"] == 0 and step < p["steps"]:
-            shown = refresh_batch_norm(average.model, seed=seed) if average is not None else G
+    def watch(step, models, history):
+        # called after every step: now and then, measure the averaged generator
+        if p["eval_every"] and step % p["eval_every"] == 0 and step < p["steps"]:
+            shown = refresh_batch_norm(models["ema"], seed=seed) if "ema" in models else models["generator"]
             figures = measure(shown, p["n_eval"], reference=reference)
             tqdm.write(f"step {step:>6}: {figures['judge_confident']:.1%} confident, rarest class "
                        f"{figures['judge_min_class_share']:.1%}, FD {figures['fd']:.1f}")
@@ -122,16 +123,15 @@ def train(out: Path, seed: int = 0, progress: bool = True, **params) -> dict:
                 # with a constant lr this is exactly what a run of `steps = step` saves
                 save_checkpoint(Path(out).with_suffix(f".step{step}.pt"), shown, recipe=NAME, seed=seed,
                                 params={**p, "steps": step}, figures=figures, partial_of=p["steps"])
-        return None
 
     objective = StandardGAN(real_label=p["real_label"])
-    config = GANTrainConfig(steps=p["steps"], batch_size=p["batch_size"], lr_g=p["lr"], lr_d=p["lr"],
-                            betas=(0.5, 0.999), lr_schedule=p["lr_schedule"], snapshot_every=1,
-                            progress=progress, seed=seed)
-    history, cpu_seconds = run_training(out, train_gan, G, D, real, config, device=device, snapshot_fn=after_step,
+    # ema: the loop keeps the average and ends with it in G, batch norm re-measured (seed `seed`)
+    config = GANTrainConfig(steps=p["steps"], batch_size=p["batch_size"], lr=p["lr"], betas=(0.5, 0.999),
+                            lr_schedule=p["lr_schedule"], ema=p["ema_decay"], progress=progress, seed=seed)
+    history, cpu_seconds = run_training(out, train_gan, G, D, real, config, device=device, callback=watch,
                                         objective=objective)
 
-    final = refresh_batch_norm(average.model, seed=seed) if average is not None else G.eval()
+    final = G.eval()  # with ema: the averaged generator
     figures = measure(final, p["n_eval"], reference=reference)
     figures.update(steps=len(history), train_seconds=round(history.seconds, 1), cpu_seconds=round(cpu_seconds, 1))
     save_recipe_checkpoint(out, final.cpu(), NAME, seed, p, figures)

@@ -12,7 +12,7 @@ The checkpoint's metadata holds the vocabulary (``gankit.text.CharVocab.as_dict(
 the control tokens), the parameters, the seed and the figures below, measured on the
 held-out first names that neither training nor the choice of settings saw:
 
-    model = gankit.utils.load_checkpoint(gankit.recipes.checkpoint_path("names_gpt"))
+    model = gankit.models.load_checkpoint(gankit.recipes.checkpoint_path("names_gpt"))
     vocab = gankit.text.CharVocab.from_dict(model.checkpoint_metadata["vocab"])
     gankit.text.sample_texts(model, vocab, 10)                      # any first names
     gankit.text.sample_texts(model, vocab, 10, control="male")      # from the male list's kind
@@ -24,6 +24,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gankit import text
+from gankit.models import GPT, GPTConfig
+from gankit.recipes import run_training, save_recipe_checkpoint
+from gankit.train import LMTrainConfig, evaluate_lm, train_lm
+from gankit.utils import get_device, seed_everything
 
 NAME = "names_gpt"
 DESCRIPTION = ("lesson 09's names GPT (about 200K parameters, <female>/<male> control tokens) trained 4,000 steps "
@@ -47,7 +52,6 @@ CONTROLS = ("female", "male")
 
 def training_data(vocab, block_size: int):
     """Lesson 09's training rows: every training name after ".", and again after its list's token."""
-    from gankit import text
 
     names = text.load_names("first", "train")
     pairs = text.labelled_names("train")
@@ -57,12 +61,6 @@ def training_data(vocab, block_size: int):
 
 
 def train(out: Path, seed: int = 0, progress: bool = True, **params) -> dict:
-    from gankit import text
-    from gankit.models import GPT, GPTConfig
-    from gankit.train import LMTrainConfig, evaluate_lm, train_lm
-    from gankit.recipes import run_training, save_recipe_checkpoint
-    from gankit.utils import get_device, seed_everything
-
     p = {**PARAMS, **params}
     device = get_device()
     seed_everything(seed)

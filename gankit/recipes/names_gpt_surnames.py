@@ -24,6 +24,12 @@ from pathlib import Path
 
 import torch
 
+from gankit import text
+from gankit.models import GPT, GPTConfig
+from gankit.recipes import run_training, save_recipe_checkpoint
+from gankit.train import LMTrainConfig, evaluate_lm, train_lm
+from gankit.utils import get_device, seed_everything
+
 NAME = "names_gpt_surnames"
 DESCRIPTION = ("lesson 09's names GPT (about 200K parameters) pretrained 4,000 steps on the census surnames "
                "that are not also first names; lesson 10 fine-tunes it on first names")
@@ -47,7 +53,6 @@ CURVE_EVERY = 50  # the stored training curve: mean loss of each run of this man
 def pretraining_data(block_size: int = 16) -> dict:
     """The vocabulary and the (inputs, targets) of the train / val / test surnames, each
     without the first names (see the module's docstring)."""
-    from gankit import text
 
     first_names = text.load_names("first", "all")
     vocab = text.CharVocab(tuple("abcdefghijklmnopqrstuvwxyz"))  # the same 27 tokens as the first names
@@ -59,12 +64,6 @@ def pretraining_data(block_size: int = 16) -> dict:
 
 
 def train(out: Path, seed: int = 0, progress: bool = True, **params) -> dict:
-    from gankit import text
-    from gankit.models import GPT, GPTConfig
-    from gankit.train import LMTrainConfig, evaluate_lm, train_lm
-    from gankit.recipes import run_training, save_recipe_checkpoint
-    from gankit.utils import get_device, seed_everything
-
     p = {**PARAMS, **params}
     device = get_device()
     seed_everything(seed)

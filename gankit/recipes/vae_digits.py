@@ -27,6 +27,14 @@ from pathlib import Path
 
 import torch
 
+from gankit.data import load_mnist_subset, per_class_split
+from gankit.metrics import psnr, ssim
+from gankit.models import VAE, VAEConfig
+from gankit.models.vae import importance_weighted_nll
+from gankit.recipes import run_training, save_recipe_checkpoint
+from gankit.train import VAETrainConfig, evaluate_vae, train_vae
+from gankit.utils import get_device, seed_everything
+
 NAME = "vae_digits"
 DESCRIPTION = ("lesson 06's VAE (MLP 400, code of 16, Bernoulli decoder) trained up to 4,000 steps on the binarised "
                "bundled training digits, early-stopped on 500 of them; −ELBO, importance-weighted NLL, PSNR and SSIM "
@@ -49,7 +57,6 @@ PARAMS = {
 
 def binarised(split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """The bundled digits of ``split`` with pixels > 0.5 set to 1 and the rest to 0, and their labels."""
-    from gankit.data import load_mnist_subset
 
     images, labels = load_mnist_subset(split)
     return (images > 0.5).float(), labels
@@ -57,9 +64,6 @@ def binarised(split: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 def measure(model: torch.nn.Module, k: int = 100, seed: int = 0) -> dict[str, float]:
     """The held-out figures of a VAE on the binarised test digits (nats per image, dB)."""
-    from gankit.metrics import psnr, ssim
-    from gankit.models.vae import importance_weighted_nll
-    from gankit.train import evaluate_vae
 
     x, _ = binarised("test")
     held_out = evaluate_vae(model, x, seed=seed)
@@ -77,12 +81,6 @@ def measure(model: torch.nn.Module, k: int = 100, seed: int = 0) -> dict[str, fl
 
 
 def train(out: Path, seed: int = 0, progress: bool = True, **params) -> dict:
-    from gankit.data import per_class_split
-    from gankit.models import VAE, VAEConfig
-    from gankit.recipes import run_training, save_recipe_checkpoint
-    from gankit.train import VAETrainConfig, train_vae
-    from gankit.utils import get_device, seed_everything
-
     p = {**PARAMS, **params}
     device = get_device()
     seed_everything(seed)

@@ -6,7 +6,7 @@ work: the new values go into a cell tagged ``injected-parameters`` placed right 
 parameters cell, so they win over the defaults while the defaults stay visible. The same
 notebooks therefore also run with ``papermill`` directly.
 
-    from gankit.runner import run_notebook
+    from gankit.tools.runner import run_notebook
     result = run_notebook("notebooks/01_gan_fundamentals.ipynb", {"steps": 500}, out_dir="build")
     result.notebook, result.html, result.seconds
 
@@ -229,6 +229,7 @@ class _CurrentEnvKernelSpecs(KernelSpecManager):
     """Every kernel name resolves to an IPython kernel on this very Python interpreter."""
 
     def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+        # ipykernel: only needed when a kernel is started, not when this module is imported
         import ipykernel.kernelspec
 
         spec = ipykernel.kernelspec.get_kernel_dict()
@@ -250,6 +251,7 @@ class CurrentEnvKernelManager(AsyncKernelManager):
 
 def export_html(notebook: str | Path, html: str | Path | None = None) -> Path:
     """Write ``notebook`` as a standalone HTML page (nbconvert); returns its path."""
+    # nbconvert is heavy to import: loaded only when HTML is asked for
     from nbconvert import HTMLExporter
 
     notebook = Path(notebook)
@@ -289,6 +291,7 @@ def run_notebook(
     Returns a :class:`RunResult`; a cell that raises gives :class:`LessonRunError` instead,
     with the partial notebook (and HTML) kept.
     """
+    # papermill and nbclient are heavy to import: loaded only when a lesson is run
     import papermill
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError

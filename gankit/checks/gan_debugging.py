@@ -40,8 +40,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.checks import CheckFailed, not_written, run_student
-from gankit.models.gan import MLPDiscriminator, MLPDiscriminatorConfig, MLPGenerator, MLPGeneratorConfig
+from gankit import viz
+from gankit.checks.core import CheckFailed, not_written, run_student
+from gankit.data import mixture
+from gankit.models.gan import (
+    MLPDiscriminator,
+    MLPDiscriminatorConfig,
+    MLPGenerator,
+    MLPGeneratorConfig,
+)
 
 __all__ = [
     "GANParts",
@@ -100,8 +107,6 @@ def show_run(gan: GANParts, history: Any, real: torch.Tensor, title: str,
 
     ``history`` is a :class:`gankit.train.History` whose first snapshot holds the samples
     of step 0 and whose last holds those of the last step (same noise batch)."""
-    from gankit import viz  # matplotlib figures; imported here to keep this module light
-
     start, end = history.snapshots[0]["samples"], history.snapshots[-1]["samples"]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     viz.plot_losses(history, ax=axes[0], smooth=10, title="Losses (moving average over 10 steps)")
@@ -419,8 +424,6 @@ def check_real_batch(real_batch: Callable[[torch.Tensor, int, torch.Generator | 
     """``real_batch(data, batch_size, generator)`` must return ``batch_size`` examples of
     ``data`` (rows of it), drawn at random — a fresh draw each call, reproducible from the
     generator."""
-    from gankit.data import mixture
-
     data = mixture("ring8").sample(400, seed=3)
     batch = run_student(real_batch, "real_batch", data, 64, torch.Generator().manual_seed(0))
     if not isinstance(batch, torch.Tensor) or batch.shape != (64, 2):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 __all__ = ["NOTEBOOK_DIR", "Lesson", "find_lessons", "read_lesson", "select_lessons"]
 
-NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 _LESSON_NAME = re.compile(r"^\d\d_[a-z0-9_]+\.ipynb$")
 
 

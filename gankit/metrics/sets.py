@@ -1,6 +1,4 @@
-"""Measures for judging generative models beyond a single score (lesson 11).
-
-Each function says what it measures and where it comes from:
+"""Measures of a set of samples against a set of real examples, in any feature space (lesson 11).
 
 * :func:`precision_recall` — precision and recall for generative models with k-nearest-
   neighbour manifolds (Kynkäänniemi et al., 2019, "Improved Precision and Recall Metric
@@ -10,35 +8,27 @@ Each function says what it measures and where it comes from:
 * :func:`nearest_neighbours` and :func:`memorisation_ratio` — how close each generated
   example is to its nearest *training* example, against the same distance for real
   held-out examples (a model that copies its training data sits far below 1).
-* :func:`bleu` — BLEU (Papineni et al., 2002, "BLEU: a Method for Automatic Evaluation
-  of Machine Translation", ACL) through sacrebleu (Post, 2018, arXiv:1804.08771), the
-  reference implementation; and :func:`edit_distance` / :func:`nearest_training_names` /
-  :func:`novelty`, the better questions for a names model.
 * :func:`detector_accuracy` — how well a small classifier tells real examples from
   generated ones on held-out data (0.5: it cannot; 1.0: every fake is caught).
 
 Features come from wherever the caller chooses: pixels, or the digit judge's
-penultimate layer (:meth:`gankit.judge.DigitJudge.embed`), as the Fréchet distance uses.
+penultimate layer (:meth:`gankit.models.DigitJudge.embed`), as the Fréchet distance uses.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
 
 __all__ = [
     "PrecisionRecall",
+    "pairwise_distances",
     "knn_radii",
     "precision_recall",
     "nearest_neighbours",
     "memorisation_ratio",
-    "bleu",
-    "edit_distance",
-    "nearest_training_names",
-    "novelty",
     "detector_accuracy",
 ]
 
@@ -53,7 +43,7 @@ def _as_features(x: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
     return x
 
 
-def _pairwise(a: torch.Tensor, b: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+def pairwise_distances(a: torch.Tensor, b: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
     """Euclidean distances between the rows of ``a`` and ``b``, in chunks to bound memory."""
     return torch.cat([torch.cdist(a[i:i + chunk].double(), b.double()) for i in range(0, len(a), chunk)]).float()
 
@@ -67,7 +57,7 @@ def knn_radii(features: torch.Tensor, k: int = 3) -> torch.Tensor:
     x = _as_features(features, "features")
     if not 1 <= k < len(x):
         raise ValueError(f"k must be between 1 and the number of examples − 1 ({len(x) - 1}), got {k}.")
-    d = _pairwise(x, x)
+    d = pairwise_distances(x, x)
     # sorted row: position 0 is the example itself (distance 0), position k its k-th neighbour
     return d.sort(dim=1).values[:, k]
 
@@ -101,7 +91,7 @@ def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> Prec
     if r.shape[1] != f.shape[1]:
         raise ValueError(f"real and fake features differ in size: {r.shape[1]} and {f.shape[1]}.")
     r_radii, f_radii = knn_radii(r, k), knn_radii(f, k)
-    d = _pairwise(f, r)  # (M fake, N real)
+    d = pairwise_distances(f, r)  # (M fake, N real)
     precision = (d <= r_radii[None, :]).any(dim=1).float().mean().item()
     recall = (d <= f_radii[:, None]).any(dim=0).float().mean().item()
     return PrecisionRecall(precision, recall, k)
@@ -114,6 +104,7 @@ def nearest_neighbours(queries: torch.Tensor, reference: torch.Tensor, k: int = 
     """The ``k`` nearest reference examples of every query (Euclidean, on flattened
     examples), as (distances, indices), each of shape (len(queries), k), nearest first.
     Uses scikit-learn's exact search."""
+    # scikit-learn is heavy to import: loaded only when nearest neighbours are asked for
     from sklearn.neighbors import NearestNeighbors
 
     q, ref = _as_features(queries, "queries"), _as_features(reference, "reference")
@@ -145,85 +136,6 @@ def memorisation_ratio(generated: torch.Tensor, train: torch.Tensor, heldout: to
     return g.median().item() / baseline
 
 
-# --------------------------------------------------------------------------- text
-
-
-def bleu(hypotheses: Sequence[str], references: Sequence[str], tokenize: str = "char") -> float:
-    """Corpus BLEU (0–100) of ``hypotheses``, each scored against *all* of ``references``.
-
-    BLEU is the geometric mean of clipped n-gram precisions (n = 1…4) times a brevity
-    penalty; an n-gram counts as matched up to the most times it occurs in any one
-    reference. ``tokenize="char"`` treats each character as a token (what a names model
-    produces); "13a" is sacrebleu's default word tokenizer. Scored by sacrebleu.
-
-    BLEU was made to compare a translation with a few human translations of the same
-    sentence. Against a whole training list it measures how much the samples reuse the
-    list's n-grams — copying a training item scores 100.
-    """
-    from sacrebleu.metrics import BLEU
-
-    hyps, refs = list(hypotheses), list(references)
-    if not hyps or not refs:
-        raise ValueError("bleu needs at least one hypothesis and one reference.")
-    if not all(isinstance(s, str) for s in hyps + refs):
-        raise TypeError("hypotheses and references must be strings.")
-    # sacrebleu wants one stream per reference, aligned with the hypotheses
-    streams = [[ref] * len(hyps) for ref in refs]
-    return float(BLEU(tokenize=tokenize).corpus_score(hyps, streams).score)
-
-
-def edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance: the fewest single-character insertions, deletions and
-    substitutions that turn ``a`` into ``b`` (dynamic programming, O(len(a)·len(b)))."""
-    if len(a) < len(b):
-        a, b = b, a
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
-
-
-def nearest_training_names(names: Sequence[str], training: Sequence[str]) -> list[tuple[str, int]]:
-    """For each name, its nearest training name by edit distance and that distance
-    (0: the name *is* a training name)."""
-    training = list(training)
-    if not training:
-        raise ValueError("the training list is empty.")
-    known = set(training)
-    by_length: dict[int, list[str]] = {}
-    for t in known:
-        by_length.setdefault(len(t), []).append(t)
-    lengths = sorted(by_length)
-    out = []
-    for name in names:
-        if name in known:
-            out.append((name, 0))
-            continue
-        best, best_d = "", len(name) + max(lengths) + 1
-        # edit distance ≥ the difference in length: visit lengths nearest first, stop early
-        for length in sorted(lengths, key=lambda n: abs(n - len(name))):
-            if abs(length - len(name)) >= best_d:
-                break
-            for t in sorted(by_length[length]):
-                d = edit_distance(name, t)
-                if d < best_d:
-                    best, best_d = t, d
-        out.append((best, best_d))
-    return out
-
-
-def novelty(names: Sequence[str], training: Sequence[str]) -> float:
-    """Share of ``names`` that do not occur in ``training`` (0–1)."""
-    names = list(names)
-    if not names:
-        raise ValueError("novelty needs at least one name.")
-    known = set(training)
-    return sum(n not in known for n in names) / len(names)
-
-
 # --------------------------------------------------------------------------- real or generated?
 
 
@@ -239,6 +151,7 @@ def detector_accuracy(real_train: torch.Tensor, fake_train: torch.Tensor, real_t
     deliberately small: a stronger one trained on more data usually does better, so a low
     figure is evidence, not proof, that the samples pass for real.
     """
+    # scikit-learn is heavy to import: loaded only when a detector is asked for
     from sklearn.neural_network import MLPClassifier
 
     sets = [_as_features(t, name).numpy() for t, name in

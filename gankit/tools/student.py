@@ -17,7 +17,7 @@ notebook with every solution cell replaced by a stub, and nothing else changed:
 The stubbed cells are tagged ``exercise`` instead of ``solution``; every output and
 execution count is cleared, so no result of the solution leaks either.
 
-    from gankit.student import build_student_versions
+    from gankit.tools.student import build_student_versions
     build_student_versions(["notebooks/01_gan_fundamentals.ipynb"], "build/student")
 """
 

@@ -1,4 +1,4 @@
-"""The digit judge: a small classifier that measures what an image model makes.
+"""What the digit judge measures: a small classifier that scores what an image model makes.
 
 Looking at a grid of samples is not measuring them. The judge is a convolutional
 classifier trained by the kit on the bundled MNIST training split (4,000 digits) and
@@ -29,15 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from gankit.data import DATA_DIR, load_mnist_subset
+from gankit.models import ConditionalVAE, DigitJudge, load_checkpoint
+from gankit.models.cvae import Labels, style_transfer_grid
 
 __all__ = [
     "JUDGE_FILE",
-    "DigitJudgeConfig",
-    "DigitJudge",
     "load_judge",
     "JudgeScores",
     "judge_scores",
@@ -47,93 +45,10 @@ __all__ = [
     "RealReference",
     "real_reference",
     "label_agreement",
+    "style_transfer_agreement",
 ]
 
 JUDGE_FILE = DATA_DIR / "judge.pt"
-
-
-# --------------------------------------------------------------------------- the classifier
-
-
-@dataclass
-class DigitJudgeConfig:
-    width: int = 16  # feature maps of the first conv; then 2× and 4× that
-    feature_dim: int = 64  # size of the penultimate layer: the feature space of the Fréchet distance
-    n_classes: int = 10
-    dropout: float = 0.3
-
-
-class DigitJudge(nn.Module):
-    """A small CNN: images (B, 1, 28, 28) in [0, 1] → class logits (B, 10).
-
-    Three [conv 3×3 → ReLU → max-pool 2×2] blocks (28 → 14 → 7 → 3), a hidden layer of
-    ``feature_dim`` units (:meth:`features`), and a linear classifier.
-    """
-
-    config_class = DigitJudgeConfig
-
-    def __init__(self, config: DigitJudgeConfig | None = None):
-        super().__init__()
-        self.config = c = config or DigitJudgeConfig()
-        for name in ("width", "feature_dim", "n_classes"):
-            value = getattr(c, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"DigitJudgeConfig.{name} must be a positive int, got {value!r}.")
-        w = c.width
-        self.convs = nn.Sequential(
-            nn.Conv2d(1, w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, w, 14, 14)
-            nn.Conv2d(w, 2 * w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 2w, 7, 7)
-            nn.Conv2d(2 * w, 4 * w, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, 4w, 3, 3)
-            nn.Flatten(),  # (B, 4w·9)
-        )
-        self.hidden = nn.Sequential(nn.Linear(4 * w * 9, c.feature_dim), nn.ReLU())  # (B, feature_dim)
-        self.head = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(c.feature_dim, c.n_classes))  # (B, 10)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The penultimate layer, (B, feature_dim): what the Fréchet distance compares."""
-        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
-            raise ValueError(f"DigitJudge expects images of shape (batch, 1, 28, 28), got {tuple(x.shape)}.")
-        return self.hidden(self.convs(x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))  # (B, 10) logits
-
-    @torch.no_grad()
-    def _run(self, images: torch.Tensor, what: str, batch_size: int = 500) -> torch.Tensor:
-        images = _check_images(images)
-        was_training = self.training
-        self.eval()
-        device = next(self.parameters()).device
-        fn = self.features if what == "features" else self
-        out = torch.cat([fn(images[i: i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)])
-        self.train(was_training)
-        return out
-
-    def predict_proba(self, images: torch.Tensor) -> torch.Tensor:
-        """Class probabilities (N, 10), in eval mode, on the CPU."""
-        return self._run(images, "logits").softmax(dim=1)
-
-    def embed(self, images: torch.Tensor) -> torch.Tensor:
-        """Penultimate-layer features (N, feature_dim), in eval mode, on the CPU."""
-        return self._run(images, "features")
-
-
-def _check_images(images: torch.Tensor) -> torch.Tensor:
-    if not isinstance(images, torch.Tensor) or images.ndim != 4 or tuple(images.shape[1:]) != (1, 28, 28):
-        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ValueError(f"The judge needs images of shape (N, 1, 28, 28), got {shape}.")
-    if len(images) == 0:
-        raise ValueError("The judge got no images; draw some samples first.")
-    images = images.detach().float().cpu()
-    if not torch.isfinite(images).all():
-        raise ValueError("The images contain NaN or inf values (did training diverge?).")
-    lo, hi = float(images.min()), float(images.max())
-    if lo < -0.01 or hi > 1.01:
-        raise ValueError(
-            f"The judge expects pixel values in [0, 1], got values from {lo:.2f} to {hi:.2f}. "
-            f"A tanh generator makes images in [-1, 1]: pass gankit.models.dcgan.to_unit_range(images)."
-        )
-    return images
 
 
 _cached: dict[str, DigitJudge] = {}
@@ -144,8 +59,6 @@ def load_judge(path: str | Path | None = None, device: str | torch.device | None
 
     Its training record (test accuracy, seed, command) is at ``judge.checkpoint_metadata``.
     """
-    from gankit.utils import load_checkpoint
-
     path = Path(path) if path is not None else JUDGE_FILE
     if not path.exists():
         raise FileNotFoundError(
@@ -304,3 +217,23 @@ def real_reference(judge: DigitJudge | None = None, threshold: float = 0.9, seed
         half_a=half_a,
         half_b=half_b,
     )
+
+
+# --------------------------------------------------------------------------- a conditional VAE's style transfer
+
+
+@torch.no_grad()
+def style_transfer_agreement(model: ConditionalVAE, x: torch.Tensor, y: Labels, judge=None,
+                             batch_size: int = 500) -> float:
+    """How often the digit judge sees the digit that was asked for, over every image of
+    ``x`` transferred to every target label (the image's own label included), 0–1.
+
+    Uses :func:`label_agreement` (the bundled judge when ``judge`` is None).
+    Images must be 28×28 digits in [0, 1], like the judge's."""
+    y = model.labels_for(y, len(x))
+    agree, total = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        images, targets = style_transfer_grid(model, x[i:i + batch_size], y[i:i + batch_size])
+        agree += label_agreement(images, targets, judge) * len(targets)
+        total += len(targets)
+    return agree / total

@@ -16,6 +16,25 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+import torch
+
+import gankit
+from gankit import data, text
+from gankit.data import DATA_DIR
+from gankit.recipes import REPO_ROOT, find_recipes, get_recipe
+from gankit.tools import lessons
+from gankit.tools.lessons import find_lessons, select_lessons
+from gankit.tools.runner import (
+    LessonRunError,
+    ParameterError,
+    check_parameters,
+    parse_value,
+    read_parameters,
+    run_notebook,
+)
+from gankit.tools.student import build_student_versions, solution_cells
+from gankit.utils import get_device
+
 __all__ = ["main"]
 
 _PACKAGES = ["torch", "torchvision", "numpy", "matplotlib", "tqdm", "ipywidgets", "jupyterlab", "ipykernel", "nbval"]
@@ -30,10 +49,6 @@ def _version_of(dist: str) -> str | None:
 
 def _doctor_checks() -> list[tuple[str, Callable[[], str]]]:
     """(name, check) pairs; a check returns a short description or raises."""
-    import torch
-
-    from gankit import data, lessons
-    from gankit.utils import get_device
 
     def toy() -> str:
         for name in ("ring8", "grid25", "moons", "spiral"):
@@ -49,8 +64,6 @@ def _doctor_checks() -> list[tuple[str, Callable[[], str]]]:
         return f"{len(x_tr)} train + {len(x_te)} test digits, sha256 ok"
 
     def name_lists() -> str:
-        from gankit import text
-
         sizes = {which: len(text.load_names(which, "all")) for which in ("female", "male", "surnames")}
         return ", ".join(f"{n:,} {which}" for which, n in sizes.items()) + ", sha256 ok"
 
@@ -69,8 +82,6 @@ def _doctor_checks() -> list[tuple[str, Callable[[], str]]]:
 
 
 def doctor(_: argparse.Namespace) -> int:
-    import gankit
-
     print(f"gankit {gankit.__version__} — Python {platform.python_version()} on {platform.platform()}")
     missing = []
     for dist in _PACKAGES:
@@ -87,7 +98,6 @@ def doctor(_: argparse.Namespace) -> int:
             print(f"  FAIL {name}: {exc.__class__.__name__}: {exc}")
             problems.append(name)
 
-    from gankit.data import DATA_DIR
 
     full = [n for n, sub in (("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")) if (DATA_DIR / sub).is_dir()]
     print(f"  info full datasets on disk: {', '.join(full) or 'none (optional; downloaded on first use when online)'}")
@@ -99,8 +109,6 @@ def doctor(_: argparse.Namespace) -> int:
 
 
 def list_lessons(args: argparse.Namespace) -> int:
-    from gankit.lessons import find_lessons
-
     found = find_lessons(args.dir)
     if not found:
         print(f"No lessons in {args.dir or 'notebooks/'}.")
@@ -121,9 +129,6 @@ def _shown(path: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gankit.lessons import select_lessons
-    from gankit.runner import LessonRunError, ParameterError, check_parameters, parse_value, read_parameters, run_notebook
-
     try:
         paths = select_lessons(args.notebooks)
         parameters = {name: parse_value(value) for name, value in args.parameter}
@@ -163,10 +168,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def student(args: argparse.Namespace) -> int:
+    # nbformat: only `gankit student` reads notebooks itself (keeps the other commands quick to start)
     import nbformat
 
-    from gankit.lessons import select_lessons
-    from gankit.student import build_student_versions, solution_cells
 
     try:
         paths = select_lessons(args.notebooks)
@@ -182,9 +186,6 @@ def student(args: argparse.Namespace) -> int:
 
 
 def train(args: argparse.Namespace) -> int:
-    from gankit.recipes import REPO_ROOT, find_recipes, get_recipe
-    from gankit.runner import parse_value
-
     if args.list or not args.recipe:
         recipes = find_recipes()
         if not recipes:

@@ -10,7 +10,7 @@ in ``benchmarks/results.md``. Every number comes from this run:
   doing the same work (same models, data, batch size, optimisers), median of several
   alternating runs, as a ratio.
 
-    python -m gankit.bench [--lessons 01 02] [--repeats 5] [--skip-lessons]
+    python -m gankit.tools.bench [--lessons 01 02] [--repeats 5] [--skip-lessons]
 """
 
 from __future__ import annotations
@@ -27,20 +27,33 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
-from gankit.lessons import Lesson, find_lessons
-from gankit.models.vae import VAEConfig
+from gankit import data
+from gankit.data import load_digits8, load_mnist_subset
+from gankit.metrics import label_agreement, load_judge
+from gankit.models import MLPDiscriminator, MLPGenerator
+from gankit.models.vae import VAE, VAEConfig, importance_weighted_nll
 from gankit.report import REPORT_FILE_ENV
-from gankit.train import VAETrainConfig
+from gankit.tools.lessons import Lesson, find_lessons
+from gankit.tools import runner
+from gankit.train import (
+    GANTrainConfig,
+    VAETrainConfig,
+    evaluate_vae,
+    train_gan,
+    train_vae,
+)
+from gankit.utils import get_device
 
-BENCH_DIR = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCH_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
 
 # The 8×8-digits VAE anchor (:func:`digits8_vae`): an MLP VAE with a 17-level categorical
 # decoder; dropout, ELU, a cosine learning-rate decay, averaged weights and early stopping
 # on the validation −ELBO are what keep it from overfitting 1,000 training images.
 DIGITS8_VAE_CONFIG = VAEConfig(image_size=8, channels=1, latent_dim=16, hidden_dims=[512, 512],
                                likelihood="categorical", levels=17, activation="elu", dropout=0.5)
-DIGITS8_TRAIN_CONFIG = VAETrainConfig(steps=1500, batch_size=64, lr=2e-3, schedule="cosine", eval_every=100,
+DIGITS8_TRAIN_CONFIG = VAETrainConfig(steps=1500, batch_size=64, lr=2e-3, lr_schedule="cosine", eval_every=100,
                                       keep_best=True, patience=3, ema=0.995)
 
 
@@ -50,15 +63,14 @@ DIGITS8_TRAIN_CONFIG = VAETrainConfig(steps=1500, batch_size=64, lr=2e-3, schedu
 def run_lesson(lesson: Lesson, timeout: int = 1800) -> dict:
     """Execute one lesson notebook in a fresh kernel with the runner of ``gankit run``
     (default parameters); return its seconds (kernel start included) and the figures it
-    passed to ``gankit.report``. A failing cell raises ``gankit.runner.LessonRunError``."""
-    from gankit.runner import run_notebook
+    passed to ``gankit.report``. A failing cell raises ``gankit.tools.runner.LessonRunError``."""
 
     with tempfile.TemporaryDirectory() as tmp:
         report_file = Path(tmp) / "report.jsonl"
         old = os.environ.get(REPORT_FILE_ENV)
         os.environ[REPORT_FILE_ENV] = str(report_file)  # the kernel inherits it
         try:
-            result = run_notebook(lesson.path, out_dir=tmp, html=False, timeout=timeout)
+            result = runner.run_notebook(lesson.path, out_dir=tmp, html=False, timeout=timeout)
         finally:
             if old is None:
                 os.environ.pop(REPORT_FILE_ENV, None)
@@ -76,7 +88,6 @@ def run_lesson(lesson: Lesson, timeout: int = 1800) -> dict:
 
 def _plain_gan_loop(G, D, data, steps, batch_size, seed):
     """The loop a student would write by hand: no history, no progress bar, no checks."""
-    import torch.nn.functional as F
 
     gen = torch.Generator().manual_seed(seed)
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -98,9 +109,6 @@ def gan_loop_overhead(repeats: int = 11, steps: int = 500, batch_size: int = 256
     """Median time of gankit's train_gan (progress bar on, as in a lesson) and of the plain
     loop. Runs come in pairs whose order alternates, so that both loops see the same
     machine state on average; a first, uncounted pair warms up."""
-    from gankit import data
-    from gankit.models import MLPDiscriminator, MLPGenerator
-    from gankit.train import GANTrainConfig, train_gan
 
     x = data.toy2d("ring8", n=10_000)
     cfg = GANTrainConfig(steps=steps, batch_size=batch_size, seed=0, progress=True)
@@ -146,8 +154,6 @@ def gan_loop_overhead(repeats: int = 11, steps: int = 500, batch_size: int = 256
 
 def digit_judge() -> dict:
     """The bundled digit judge's accuracy on the 1,000 held-out digits, measured now."""
-    from gankit.data import load_mnist_subset
-    from gankit.judge import label_agreement, load_judge
 
     images, labels = load_mnist_subset("test")
     return {"test_accuracy": round(label_agreement(images, labels, load_judge()), 4), "n": len(labels)}
@@ -163,9 +169,6 @@ def digits8_vae(seed: int = 0, k: int = 100, progress: bool = False) -> dict:
     Their VAE reaches about 96.7 nats (−ELBO); gankit's target is test NLL ≤ 92 and
     −ELBO ≤ 95 with ``train_seconds`` ≤ 40 on a 2-core CPU.
     """
-    from gankit.data import load_digits8
-    from gankit.models.vae import VAE, importance_weighted_nll
-    from gankit.train import evaluate_vae, train_vae
 
     train, _ = load_digits8("train")
     val, _ = load_digits8("val")
@@ -194,7 +197,6 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    from gankit.utils import get_device
 
     return {"cpu": cpu, "threads": torch.get_num_threads(), "torch": torch.__version__,
             "device": str(get_device()), "python": platform.python_version()}
@@ -205,7 +207,7 @@ def write_markdown(results: dict, path: Path) -> None:
     lines = [
         "# gankit benchmark results",
         "",
-        "Written by `make bench` (`python -m gankit.bench`); do not edit by hand.",
+        "Written by `make bench` (`python -m gankit.tools.bench`); do not edit by hand.",
         "",
         f"Machine: {m['cpu']}, {m['threads']} threads, torch {m['torch']}, device {m['device']}, "
         f"Python {m['python']}. Run at {results['date']}.",

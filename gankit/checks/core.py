@@ -1,0 +1,71 @@
+"""What every check shares: the failure, the lesson check, and a student's function called safely.
+
+An exercise check calls the student's function on inputs with a known answer and, when
+the answer is wrong, says which mistake it looks like (a sign, a swapped argument, a sum
+instead of a mean, ...) instead of only "wrong". A lesson check (:func:`lesson_check`)
+makes a notebook run fail, with an explanation, when the result the lesson teaches did
+not happen — so a green CI run means the lesson works.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import torch
+
+__all__ = ["CheckFailed", "lesson_check", "not_written", "run_student", "call_loss", "diagnose"]
+
+
+class CheckFailed(AssertionError):
+    """A check did not pass; the message says what was expected and what to try."""
+
+
+def lesson_check(condition: bool, passed: str, failed: str) -> None:
+    """Print ``✓ passed`` when ``condition`` holds; otherwise raise CheckFailed(failed)."""
+    if not bool(condition):
+        raise CheckFailed(f"✗ Lesson check failed: {failed}")
+    print(f"✓ {passed}")
+
+
+def not_written(name: str) -> CheckFailed:
+    """The failure for an exercise still holding its stub."""
+    return CheckFailed(f"{name} is not written yet: replace the `raise NotImplementedError` with your code.")
+
+
+def run_student(fn: Callable, name: str, *args: Any) -> Any:
+    """``fn(*args)`` — a student's function — with its stub or its crash turned into a
+    CheckFailed that names ``name``."""
+    try:
+        return fn(*args)
+    except NotImplementedError:
+        raise not_written(name) from None
+    except Exception as exc:
+        raise CheckFailed(f"{name} raised {exc.__class__.__name__}: {exc}") from exc
+
+
+def call_loss(fn: Callable, *args: torch.Tensor, name: str) -> float:
+    """A student's loss function called on ``args``: its value as a float, or a CheckFailed that
+    says why it is not a differentiable scalar loss."""
+    out = run_student(fn, name, *args)
+    if not isinstance(out, torch.Tensor):
+        raise CheckFailed(f"{name} should return a torch tensor (a scalar loss), got {type(out).__name__}.")
+    if out.numel() != 1:
+        raise CheckFailed(
+            f"{name} should return one number (average over the batch with .mean()), "
+            f"got a tensor of shape {tuple(out.shape)}."
+        )
+    if not out.requires_grad and any(a.requires_grad for a in args):
+        raise CheckFailed(
+            f"{name}'s result does not depend on its inputs through autograd: keep to torch "
+            f"operations (no .item(), .numpy() or .detach()), or the loss cannot train anything."
+        )
+    return float(out.detach())
+
+
+def diagnose(got: float, alternatives: dict[str, float], fallback: str) -> str:
+    """The hint of the first known mistake whose value matches ``got``, else ``fallback``."""
+    for hint, value in alternatives.items():
+        if math.isclose(got, value, rel_tol=1e-4, abs_tol=1e-5):
+            return hint
+    return fallback

@@ -1,0 +1,46 @@
+"""Pieces shared by more than one model family (private: import them from the family that
+uses them). A generator's noise (GANs and VAEs both draw z ~ N(0, I)) and a conditional
+model's labels (conditional GAN and conditional VAE both check them and append them to an
+input as a one-hot vector)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["NoiseSampler", "check_labels", "one_hot_concat"]
+
+
+class NoiseSampler:
+    """What every gankit generator shares: drawing its input noise z ~ N(0, I).
+    Mixed into a generator whose ``config`` has a ``latent_dim``."""
+
+    def sample_noise(self, n: int, device: torch.device | str | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z ~ N(0, I), shape (n, latent_dim), on ``device`` (default: where the model is)."""
+        if device is None:
+            device = next(self.parameters()).device
+        z = torch.randn(n, self.config.latent_dim, generator=generator)
+        return z.to(device)
+
+
+def check_labels(labels: torch.Tensor, n: int, n_classes: int, who: str) -> torch.Tensor:
+    """``labels`` as a (n,) tensor of class indices in 0 … n_classes − 1, or a ValueError
+    that says what was wrong."""
+    if not isinstance(labels, torch.Tensor):
+        raise ValueError(f"{who} expects labels as a tensor of class indices, got {type(labels).__name__}; "
+                         f"use torch.tensor([...]).")
+    if labels.dtype.is_floating_point or labels.dtype == torch.bool:
+        raise ValueError(f"{who} expects integer class indices (0 … {n_classes - 1}), got a {labels.dtype} tensor; "
+                         f"pass labels.long().")
+    if labels.shape != (n,):
+        raise ValueError(f"{who} expects one label per example, shape ({n},), got {tuple(labels.shape)}.")
+    if n and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(f"{who} has n_classes={n_classes}, so labels must lie in 0 … {n_classes - 1}; got labels "
+                         f"from {int(labels.min())} to {int(labels.max())}.")
+    return labels
+
+
+def one_hot_concat(z: torch.Tensor, labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """[z; one_hot(y)]: noise (B, latent_dim) and labels (B,) → (B, latent_dim + n_classes)."""
+    e_y = F.one_hot(labels, n_classes).to(z.dtype)  # (B, n_classes): a 1 at position y
+    return torch.cat([z, e_y], dim=1)  # (B, latent_dim + n_classes)
