@@ -155,21 +155,29 @@ def _smooth(values: Sequence[float], window: int) -> list[float]:
     return torch.nn.functional.conv1d(t.view(1, 1, -1), kernel).flatten().tolist()
 
 
-def plot_losses(history, ax=None, smooth: int = 25, title: str = "Training losses"):
-    """D's and G's loss per step (a moving average over ``smooth`` steps), from a History."""
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.5))
+def _plot_curves(history, curves: Sequence[tuple[str, str]], ax, smooth: int, title: str, xlabel: str,
+                 ylabel: str):
+    """The history's ``curves`` (name, label), each as a moving average over ``smooth`` steps."""
     if len(history) == 0:
         raise ValueError("The history is empty: nothing was trained yet.")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.5))
     offset = min(smooth, len(history)) // 2 if smooth > 1 and len(history) >= smooth else 0
-    for key, label in (("d_loss", "discriminator loss"), ("g_loss", "generator loss")):
+    for key, label in curves:
         ys = _smooth(getattr(history, key), smooth)
         ax.plot(history.step[offset: offset + len(ys)], ys, label=label)
-    ax.set_xlabel("generator step")
-    ax.set_ylabel("loss")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend()
     ax.grid(alpha=0.3)
+    return ax
+
+
+def plot_losses(history, ax=None, smooth: int = 25, title: str = "Training losses"):
+    """D's and G's loss per step (a moving average over ``smooth`` steps), from a GAN's History."""
+    ax = _plot_curves(history, (("d_loss", "discriminator loss"), ("g_loss", "generator loss")), ax, smooth, title,
+                      "generator step", "loss")
+    ax.legend()
     return ax
 
 
@@ -237,21 +245,11 @@ def plot_vae_history(history, ax=None, smooth: int = 25, title: str = "Training 
     """The VAE's loss per step and its two terms, −log p(x|z) and KL (moving averages over
     ``smooth`` steps), from a :class:`gankit.train.History`, in nats per image; the
     validation −ELBO as dots where it was measured."""
-    if len(history) == 0:
-        raise ValueError("The history is empty: nothing was trained yet.")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.5))
-    offset = min(smooth, len(history)) // 2 if smooth > 1 and len(history) >= smooth else 0
-    for key, label in (("loss", "loss (−ELBO at β = 1)"), ("recon", "reconstruction −log p(x|z)"), ("kl", "KL(q(z|x) ‖ p(z))")):
-        ys = _smooth(getattr(history, key), smooth)
-        ax.plot(history.step[offset: offset + len(ys)], ys, label=label)
+    curves = (("loss", "loss (−ELBO at β = 1)"), ("recon", "reconstruction −log p(x|z)"), ("kl", "KL(q(z|x) ‖ p(z))"))
+    ax = _plot_curves(history, curves, ax, smooth, title, "step", "nats per image")
     if history.val_step:
         ax.plot(history.val_step, history.val_nelbo, "o", color="black", label="validation −ELBO")
-    ax.set_xlabel("step")
-    ax.set_ylabel("nats per image")
-    ax.set_title(title)
     ax.legend()
-    ax.grid(alpha=0.3)
     return ax
 
 

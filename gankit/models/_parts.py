@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["NoiseSampler", "check_labels", "one_hot_concat"]
+__all__ = ["NoiseSampler", "check_images", "check_labels", "one_hot_concat"]
 
 
 class NoiseSampler:
@@ -44,3 +44,17 @@ def one_hot_concat(z: torch.Tensor, labels: torch.Tensor, n_classes: int) -> tor
     """[z; one_hot(y)]: noise (B, latent_dim) and labels (B,) → (B, latent_dim + n_classes)."""
     e_y = F.one_hot(labels, n_classes).to(z.dtype)  # (B, n_classes): a 1 at position y
     return torch.cat([z, e_y], dim=1)  # (B, latent_dim + n_classes)
+
+
+def check_images(x: torch.Tensor, config: object, who: str) -> None:
+    """A ValueError unless ``x`` is a batch of images (B, channels, image_size, image_size) as
+    ``config`` says; the message names ``who`` and how to fix the mismatch."""
+    c = config
+    expected = (c.channels, c.image_size, c.image_size)
+    if not isinstance(x, torch.Tensor) or x.ndim != 4 or tuple(x.shape[1:]) != expected:
+        got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(
+            f"{who} expects images of shape (batch, {', '.join(map(str, expected))}), got {got}. Build it for "
+            f"your images with {type(c).__name__}(image_size=..., channels=...), or reshape them "
+            f"(e.g. x.view(-1, {', '.join(map(str, expected))}))."
+        )

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.models._parts import NoiseSampler, check_labels, one_hot_concat
+from gankit.models._parts import NoiseSampler, check_images, check_labels, one_hot_concat
 from gankit.models.dcgan import (
     DCGANDiscriminator,
     DCGANDiscriminatorConfig,
@@ -176,10 +176,7 @@ class ConditionalDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         c = self.config
-        expected = (c.channels, c.image_size, c.image_size)
-        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(f"ConditionalDiscriminator expects images of shape (batch, "
-                             f"{', '.join(map(str, expected))}), got {tuple(x.shape)}.")
+        check_images(x, c, "ConditionalDiscriminator")
         labels = check_labels(labels, len(x), c.n_classes, "ConditionalDiscriminator").to(x.device)
         if c.conditioning == "concat":
             maps = F.one_hot(labels, c.n_classes).to(x.dtype)[:, :, None, None]  # (B, n_classes, 1, 1)

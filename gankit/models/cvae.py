@@ -92,17 +92,6 @@ class ConditionalVAE(VAE):
 
     # -- inputs
 
-    def _check_images(self, x: torch.Tensor) -> None:
-        c = self.config
-        expected = (c.channels, c.image_size, c.image_size)
-        if not isinstance(x, torch.Tensor) or x.ndim != 4 or tuple(x.shape[1:]) != expected:
-            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(
-                f"This ConditionalVAE expects images of shape (batch, {c.channels}, {c.image_size}, {c.image_size}), "
-                f"got {got}. Build it for your images with ConditionalVAEConfig(image_size=..., channels=...), "
-                f"or reshape them (e.g. x.view(-1, {c.channels}, {c.image_size}, {c.image_size}))."
-            )
-
     def labels_for(self, labels: Labels | None, n: int) -> torch.Tensor:
         """``labels`` as a checked (n,) long tensor: one int for all n, a sequence or tensor
         of n class indices, or None for 0, 1, …, K − 1, 0, 1, … cycling."""

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from gankit.models._parts import NoiseSampler
+from gankit.models._parts import NoiseSampler, check_images
 from gankit.utils import check_positive_int, eval_mode
 
 __all__ = [
@@ -192,13 +192,7 @@ class DCGANDiscriminator(nn.Module):
         self.apply(init_dcgan_weights)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        c = self.config
-        expected = (c.channels, c.image_size, c.image_size)
-        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(
-                f"DCGANDiscriminator expects images of shape (batch, {', '.join(map(str, expected))}), "
-                f"got {tuple(x.shape)}."
-            )
+        check_images(x, self.config, "DCGANDiscriminator")
         return self.classify(self.features(x)).squeeze(1)  # (B, 1) → (B,)
 
     @torch.no_grad()

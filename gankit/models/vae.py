@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.models._parts import NoiseSampler
+from gankit.models._parts import NoiseSampler, check_images
 from gankit.utils import check_positive_int, eval_mode
 
 __all__ = [
@@ -254,14 +254,7 @@ class VAE(NoiseSampler, nn.Module):
     # -- the three parts
 
     def _check_images(self, x: torch.Tensor) -> None:
-        c = self.config
-        expected = (c.channels, c.image_size, c.image_size)
-        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(
-                f"This VAE expects images of shape (batch, {c.channels}, {c.image_size}, {c.image_size}), got "
-                f"{tuple(x.shape)}. Build it for your images with VAEConfig(image_size=..., channels=...), or "
-                f"reshape them (e.g. x.view(-1, {c.channels}, {c.image_size}, {c.image_size}))."
-            )
+        check_images(x, self.config, type(self).__name__)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """q(z|x): images (B, C, H, W) → (μ, log σ²), each (B, latent_dim)."""

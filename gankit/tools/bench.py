@@ -64,7 +64,6 @@ def run_lesson(lesson: Lesson, timeout: int = 1800) -> dict:
     """Execute one lesson notebook in a fresh kernel with the runner of ``gankit run``
     (default parameters); return its seconds (kernel start included) and the figures it
     passed to ``gankit.report``. A failing cell raises ``gankit.tools.runner.LessonRunError``."""
-
     with tempfile.TemporaryDirectory() as tmp:
         report_file = Path(tmp) / "report.jsonl"
         old = os.environ.get(REPORT_FILE_ENV)
@@ -88,7 +87,6 @@ def run_lesson(lesson: Lesson, timeout: int = 1800) -> dict:
 
 def _plain_gan_loop(G, D, data, steps, batch_size, seed):
     """The loop a student would write by hand: no history, no progress bar, no checks."""
-
     gen = torch.Generator().manual_seed(seed)
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -109,7 +107,6 @@ def gan_loop_overhead(repeats: int = 11, steps: int = 500, batch_size: int = 256
     """Median time of gankit's train_gan (progress bar on, as in a lesson) and of the plain
     loop. Runs come in pairs whose order alternates, so that both loops see the same
     machine state on average; a first, uncounted pair warms up."""
-
     x = data.toy2d("ring8", n=10_000)
     cfg = GANTrainConfig(steps=steps, batch_size=batch_size, seed=0, progress=True)
 
@@ -154,7 +151,6 @@ def gan_loop_overhead(repeats: int = 11, steps: int = 500, batch_size: int = 256
 
 def digit_judge() -> dict:
     """The bundled digit judge's accuracy on the 1,000 held-out digits, measured now."""
-
     images, labels = load_mnist_subset("test")
     return {"test_accuracy": round(label_agreement(images, labels, load_judge()), 4), "n": len(labels)}
 
@@ -169,7 +165,6 @@ def digits8_vae(seed: int = 0, k: int = 100, progress: bool = False) -> dict:
     Their VAE reaches about 96.7 nats (−ELBO); gankit's target is test NLL ≤ 92 and
     −ELBO ≤ 95 with ``train_seconds`` ≤ 40 on a 2-core CPU.
     """
-
     train, _ = load_digits8("train")
     val, _ = load_digits8("val")
     test, _ = load_digits8("test")
