@@ -10,7 +10,12 @@ import torch
 from torch import nn
 
 from gankit.data import ring8
-from gankit.models import MLPDiscriminator, MLPDiscriminatorConfig, MLPGenerator, MLPGeneratorConfig
+from gankit.models import (
+    MLPDiscriminator,
+    MLPDiscriminatorConfig,
+    MLPGenerator,
+    MLPGeneratorConfig,
+)
 from gankit.train import (
     ClassifierTrainConfig,
     GANTrainConfig,

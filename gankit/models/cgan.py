@@ -41,7 +41,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.models._parts import NoiseSampler, check_images, check_labels, one_hot_concat
+from gankit.models._parts import (
+    NoiseSampler,
+    check_images,
+    check_labels,
+    one_hot_concat,
+)
 from gankit.models.dcgan import (
     DCGANDiscriminator,
     DCGANDiscriminatorConfig,

@@ -35,8 +35,8 @@ from gankit.metrics import label_agreement, load_judge
 from gankit.models import MLPDiscriminator, MLPGenerator
 from gankit.models.vae import VAE, VAEConfig, importance_weighted_nll
 from gankit.report import REPORT_FILE_ENV
-from gankit.tools.lessons import Lesson, find_lessons
 from gankit.tools import runner
+from gankit.tools.lessons import Lesson, find_lessons
 from gankit.train import (
     GANTrainConfig,
     VAETrainConfig,
