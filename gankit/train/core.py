@@ -138,7 +138,7 @@ class History:
     * ``extras``: the family's own curves, one value per step, by name — a GAN's
       ``d_loss``, ``g_loss``, ``d_real``, ``d_fake`` (and WGAN-GP's ``wasserstein``, ``gp``,
       ``grad_norm``), a VAE's ``recon`` and ``kl``; each is also an attribute
-      (``history.d_loss``);
+      (``history.d_loss``), which a loop written by hand may append to;
     * ``val_step``, ``val_loss``: the validation measure where it was taken (a language
       model's loss, a VAE's −ELBO as ``val_nelbo`` too, a classifier's error rate);
     * ``snapshots``: what a GAN's ``snapshot_fn`` returned (lesson 01's figures);
@@ -172,10 +172,7 @@ class History:
             self.extras.setdefault(key, []).append(value)
 
     def _extra(self, name: str) -> list[float]:
-        if name not in self.extras:
-            raise AttributeError(f"this history has no {name!r} curve; it has "
-                                 f"{', '.join(['loss', *self.extras]) if self.extras else 'loss'}.")
-        return self.extras[name]
+        return self.extras.setdefault(name, [])  # a loop written by hand may append to history.d_loss
 
     # the families' curves under their own names
     d_loss = property(lambda self: self._extra("d_loss"), doc="A GAN's discriminator (critic) loss per step.")
