@@ -60,7 +60,9 @@ def check_generator_loss(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
             "This is the saturating loss, mean log(1 − D(G(z))). Write the non-saturating one, mean −log D(G(z)), "
             "which keeps a strong gradient when D rejects the samples.": float(-F.softplus(f).mean()),
             "The sign is flipped: G minimises −log D(G(z)), i.e. the mean of softplus(−logit).": -expected,
-            "It looks like the saturating and non-saturating losses were added together; use −log D(G(z)) alone.":
+            "It looks like the saturating and non-saturating losses were added together: log(1 − D) − log D is just "
+            "−logit, whose gradient is −1 for every sample, so G would be pushed the same for samples D rejects and "
+            "samples D already believes; use −log D(G(z)) alone, whose gradient −(1 − D) is largest where D rejects.":
                 float(F.softplus(-f).mean() - F.softplus(f).mean()),
             "It looks like a sum over the batch: use .mean().": float(F.softplus(-f).sum()),
         }, fallback="With logit 0 (D = 0.5) it must give −log 0.5 = log 2 ≈ 0.6931; remember D = sigmoid(logit).")
