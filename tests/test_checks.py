@@ -194,3 +194,22 @@ def test_lesson_check_fails(capsys):
     assert "✗" in str(info.value)
     assert isinstance(info.value, AssertionError)
     assert "✓" not in capsys.readouterr().out
+
+
+def test_transposed_conv_size_check():
+    from gankit.checks import check_transposed_conv_size
+    check_transposed_conv_size(lambda n, k, s, p: (n - 1) * s - 2 * p + k)
+    assert "invert" not in check_fails(check_transposed_conv_size, lambda n, k, s, p: n * s)
+    def stub(n, k, s, p):
+        raise NotImplementedError
+
+    assert "not written yet" in check_fails(check_transposed_conv_size, stub)
+
+
+def test_one_hot_concat_check_names_the_slips():
+    from gankit.checks import check_one_hot_concat
+    check_one_hot_concat(lambda z, y, n: torch.cat([z, F.one_hot(y, n).float()], 1))
+    assert "comes first" in check_fails(check_one_hot_concat, lambda z, y, n: torch.cat([F.one_hot(y, n).float(), z], 1))
+    assert "label number itself" in check_fails(check_one_hot_concat, lambda z, y, n: torch.cat([z, y[:, None].float()], 1))
+    assert "dim 0" in check_fails(check_one_hot_concat, lambda z, y, n: torch.cat([z, z], 0))
+    assert "wrong values" in check_fails(check_one_hot_concat, lambda z, y, n: torch.cat([z, 2 * F.one_hot(y, n).float()], 1))
