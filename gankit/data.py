@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gankit.utils import check_positive_int
+from gankit.utils import check_positive_int, check_seed
 
 __all__ = [
     "DATA_DIR",
@@ -93,7 +93,7 @@ class Mixture:
     def sample(self, n: int, seed: int = 0) -> torch.Tensor:
         """n points, shape (n, 2): pick a centre uniformly, add N(0, std² I) noise."""
         _check_n(n)
-        gen = torch.Generator().manual_seed(seed)
+        gen = torch.Generator().manual_seed(check_seed(seed))
         which = torch.randint(len(self.centres), (n,), generator=gen)
         noise = torch.randn(n, 2, generator=gen) * self.std
         return self.centres[which] + noise
@@ -142,7 +142,7 @@ def mixture(name: str) -> Mixture:
 def moons(n: int, noise: float = 0.05, seed: int = 0) -> torch.Tensor:
     """Two interleaving half circles, shape (n, 2), roughly centred on the origin."""
     _check_n(n)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(check_seed(seed))
     upper = torch.rand(n, generator=gen) < 0.5
     t = torch.rand(n, generator=gen) * math.pi
     x = torch.where(upper, torch.cos(t), 1 - torch.cos(t))
@@ -154,7 +154,7 @@ def moons(n: int, noise: float = 0.05, seed: int = 0) -> torch.Tensor:
 def spiral(n: int, noise: float = 0.05, turns: float = 1.5, seed: int = 0) -> torch.Tensor:
     """A two-armed spiral reaching radius 2, shape (n, 2)."""
     _check_n(n)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(check_seed(seed))
     r = torch.sqrt(torch.rand(n, generator=gen))  # sqrt: even density along the arms
     arm = (torch.rand(n, generator=gen) < 0.5).float() * math.pi
     theta = r * turns * 2 * math.pi + arm
@@ -241,7 +241,7 @@ def per_class_split(labels: torch.Tensor, per_class: int, seed: int = 0) -> tupl
     if not isinstance(per_class, int) or per_class < 0 or per_class > smallest:
         raise ValueError(f"per_class must be an int from 0 to {smallest} (the size of the smallest class), "
                          f"got {per_class!r}.")
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(check_seed(seed))
     held = torch.cat([idx[torch.randperm(len(idx), generator=gen)[:per_class]]
                       for idx in (torch.nonzero(labels == c)[:, 0] for c in labels.unique())])
     keep = torch.ones(len(labels), dtype=torch.bool)

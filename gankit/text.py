@@ -369,6 +369,11 @@ def sample_texts(
     check_positive_int(n, "n (the number of texts)")
     block_size = model.config.block_size
     first = vocab.end_id if control is None else vocab.control_id(control)
+    if vocab.end is not None and vocab.end in prompt:
+        raise ValueError(
+            f"The prompt {prompt!r} holds the end token {vocab.end!r}, which ends a text: it would be copied into "
+            f"every text, and nothing may follow it. Every text already begins right after an end token, so give "
+            f"only the text's first characters ({prompt.replace(vocab.end, '')!r}), or '' for any text.")
     start = [first] + vocab.encode(prompt)  # raises for unknown characters
     if len(start) >= block_size:
         raise ValueError(

@@ -22,6 +22,7 @@ __all__ = [
     "count_parameters",
     "eval_mode",
     "check_positive_int",
+    "check_seed",
 ]
 
 DEVICE_ENV = "GANKIT_DEVICE"
@@ -74,8 +75,7 @@ def seed_everything(seed: int) -> torch.Generator:
     Returns a ``torch.Generator`` seeded the same way, for code that wants its own stream
     of random numbers that other cells cannot disturb.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__} ({seed!r}).")
+    check_seed(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device
@@ -115,3 +115,11 @@ def check_positive_int(value: object, name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}.")
     return value
+
+
+def check_seed(seed: object) -> int:
+    """``seed`` if it is an int (not a bool), else a TypeError that names it — rather than
+    torch's "manual_seed expected a long" from deep inside a data set."""
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__} ({seed!r}).")
+    return seed

@@ -133,7 +133,21 @@ def test_generator_check_rejects_saturating():
 
 
 def test_generator_check_rejects_saturating_plus_nonsaturating():
-    check_fails(check_generator_loss, lambda f: generator_loss_saturating(f) + generator_loss_nonsaturating(f))
+    message = check_fails(check_generator_loss, lambda f: generator_loss_saturating(f) + generator_loss_nonsaturating(f))
+    assert "added together" in message and "gradient is −1 for every sample" in message
+
+
+def test_the_summed_generator_loss_is_minus_the_logit_with_gradient_minus_one():
+    """What lessons 01 and 05 say of log(1 − D) − log D, by hand: with D = σ(a) it equals −a,
+    so its gradient is −1 whatever D says (it does not saturate; it is not the game's loss)."""
+    a = torch.tensor([-8.0, -2.0, 0.0, 1.5, 6.0], requires_grad=True)
+    per_example = torch.log1p(-torch.sigmoid(a)) - torch.log(torch.sigmoid(a))
+    assert torch.allclose(per_example, -a.detach(), atol=1e-5)
+    (grad,) = torch.autograd.grad(per_example.sum(), a)
+    assert torch.allclose(grad, torch.full_like(a, -1.0), atol=1e-5)
+    # the non-saturating loss, by contrast: −(1 − σ(a)), near −1 only where D rejects (a ≪ 0)
+    (grad_ns,) = torch.autograd.grad(generator_loss_nonsaturating(a) * len(a), a)
+    assert grad_ns[0] < -0.99 and grad_ns[-1] > -0.01
 
 
 def test_generator_check_rejects_sum_over_batch():
@@ -180,3 +194,22 @@ def test_lesson_check_fails(capsys):
     assert "✗" in str(info.value)
     assert isinstance(info.value, AssertionError)
     assert "✓" not in capsys.readouterr().out
+
+
+def test_transposed_conv_size_check():
+    from gankit.checks import check_transposed_conv_size
+    check_transposed_conv_size(lambda n, k, s, p: (n - 1) * s - 2 * p + k)
+    assert "invert" not in check_fails(check_transposed_conv_size, lambda n, k, s, p: n * s)
+    def stub(n, k, s, p):
+        raise NotImplementedError
+
+    assert "not written yet" in check_fails(check_transposed_conv_size, stub)
+
+
+def test_one_hot_concat_check_names_the_slips():
+    from gankit.checks import check_one_hot_concat
+    check_one_hot_concat(lambda z, y, n: torch.cat([z, F.one_hot(y, n).float()], 1))
+    assert "comes first" in check_fails(check_one_hot_concat, lambda z, y, n: torch.cat([F.one_hot(y, n).float(), z], 1))
+    assert "label number itself" in check_fails(check_one_hot_concat, lambda z, y, n: torch.cat([z, y[:, None].float()], 1))
+    assert "dim 0" in check_fails(check_one_hot_concat, lambda z, y, n: torch.cat([z, z], 0))
+    assert "wrong values" in check_fails(check_one_hot_concat, lambda z, y, n: torch.cat([z, 2 * F.one_hot(y, n).float()], 1))

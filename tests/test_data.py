@@ -345,3 +345,10 @@ def test_mixture_is_frozen():
     assert isinstance(mix, Mixture)
     with pytest.raises(Exception):
         mix.std = 1.0
+
+
+@pytest.mark.parametrize("name", ["ring8", "grid25", "moons", "spiral"])
+def test_a_seed_that_is_not_an_int_is_named(name):
+    for bad in ("x", 1.5, True, None):
+        with pytest.raises(TypeError, match="seed must be an int"):
+            data.toy2d(name, n=10, seed=bad)

@@ -160,3 +160,22 @@ def test_names_gpt_recipe_smoke(tmp_path):
     vocab = text.CharVocab.from_dict(model.checkpoint_metadata["vocab"])
     assert vocab.controls == ("female", "male") and len(vocab) == model.config.vocab_size == 29
     assert len(text.sample_texts(model, vocab, 3, control="female")) == 3
+
+
+def test_what_lesson_10_says_of_freezing_a_parameter_the_optimiser_holds():
+    """Adam/AdamW skip a parameter whose .grad is None; one that keeps a zero gradient tensor
+    is still moved by Adam's momentum and shrunk by AdamW's weight decay."""
+    for cls, kwargs in ((torch.optim.Adam, {}), (torch.optim.AdamW, {"weight_decay": 0.1})):
+        layer = torch.nn.Linear(3, 1)
+        opt = cls(layer.parameters(), lr=0.1, **kwargs)
+        layer(torch.ones(2, 3)).sum().backward()
+        opt.step()  # one real step: Adam's moments are no longer 0
+        layer.weight.requires_grad_(False)
+        before = layer.weight.clone()
+        opt.zero_grad(set_to_none=True)  # .grad is None: the frozen weight is skipped
+        layer(torch.ones(2, 3)).sum().backward()
+        opt.step()
+        assert torch.equal(layer.weight, before), cls.__name__
+        layer.weight.grad = torch.zeros_like(layer.weight)  # a stale zero gradient, as set_to_none=False leaves
+        opt.step()
+        assert not torch.equal(layer.weight, before), cls.__name__

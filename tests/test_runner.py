@@ -108,6 +108,21 @@ def test_unknown_parameter_is_refused_with_the_list(tmp_path):
         check_parameters(path, ["x", "y", "steps"])
 
 
+def test_a_value_of_another_kind_than_the_default_is_refused_before_running(tmp_path, capsys):
+    path = write_notebook(tmp_path / "01_x.ipynb", PARAMS, "raise RuntimeError('the lesson ran')")
+    check_parameters(path, {"steps": 500, "lr": 1, "name": "grid25", "device": "cpu"})  # int for a float is fine
+    with pytest.raises(ParameterError, match=r"steps = 'abc' \(text\), where the lesson's default is 2000 "
+                                             r"\(a whole number\)"):
+        check_parameters(path, {"steps": "abc"})
+    with pytest.raises(ParameterError, match="lr = 'fast'"):
+        check_parameters(path, {"lr": "fast", "steps": 10})
+    with pytest.raises(ParameterError, match="steps = 2.5"):
+        check_parameters(path, {"steps": 2.5})
+    assert main(["run", str(path), "-p", "steps", "abc", "--out", str(tmp_path / "out"), "--no-html"]) == 2
+    assert "steps = 'abc'" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "01_x.ipynb").exists()  # nothing ran
+
+
 def test_parameters_for_a_notebook_without_parameters_cell(tmp_path):
     path = write_notebook(tmp_path / "01_x.ipynb", None, "x = 1")
     with pytest.raises(ParameterError, match="no parameters cell"):

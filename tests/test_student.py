@@ -285,3 +285,65 @@ def test_student_version_stops_at_the_first_check_with_the_friendly_message(less
     err = info.value
     assert (err.cell_index, err.ename) == (expected, "CheckFailed"), str(err)
     assert "not written yet" in err.evalue, str(err)
+
+
+# --------------------------------------------------------------------------- nbgrader's markers
+
+
+def test_marked_regions_are_stubbed_and_the_rest_kept():
+    source = '''import torch
+
+
+def f(x):
+    """Double it."""
+    ### BEGIN SOLUTION
+    return 2 * x
+    ### END SOLUTION
+
+
+class Net:
+    def forward(self, x):
+        ### BEGIN SOLUTION
+        return x + 1
+        ### END SOLUTION
+
+
+### BEGIN SOLUTION
+answer = 42
+### END SOLUTION
+'''
+    stub = stub_source(source)
+    assert "2 * x" not in stub and "x + 1" not in stub and "42" not in stub and "SOLUTION" not in stub
+    assert '    """Double it."""\n    # YOUR CODE HERE\n    raise NotImplementedError("Exercise: write f ' in stub
+    assert 'raise NotImplementedError("Exercise: write Net.forward ' in stub
+    assert "answer = ...  # YOUR CODE HERE" in stub and stub.startswith("import torch\n")
+
+
+@pytest.mark.parametrize("source, match", [
+    ("### BEGIN SOLUTION\nx = 1\n", "has no '### END SOLUTION'"),
+    ("x = 1\n### END SOLUTION\n", "without a '### BEGIN SOLUTION'"),
+])
+def test_unbalanced_markers_are_an_error(source, match):
+    with pytest.raises(ValueError, match=match):
+        stub_source(source)
+
+
+@pytest.mark.parametrize("lesson", WITH_EXERCISES, ids=lambda lesson: lesson.name)
+def test_every_solution_is_marked_for_nbgrader_and_both_stubs_agree(lesson):
+    """Each solution cell marks its answer and carries nbgrader's metadata, its check cell is
+    a locked, graded cell, and the stub built from the markers is the one built from syntax."""
+    nb = nbformat.read(lesson.path, as_version=4)
+    ids = set()
+    for i in solution_cells(nb):
+        cell, check = nb.cells[i], nb.cells[i + 1]
+        if cell.cell_type != "code":
+            continue
+        assert "### BEGIN SOLUTION" in cell.source, f"{lesson.name} cell {i}: mark the answer for nbgrader"
+        meta, check_meta = cell.metadata.get("nbgrader", {}), check.metadata.get("nbgrader", {})
+        assert meta.get("solution") is True and meta.get("grade") is False, f"{lesson.name} cell {i}"
+        assert check_meta.get("grade") is True and check_meta.get("locked") is True and check_meta.get("points", 0) > 0
+        assert meta["grade_id"] not in ids and check_meta["grade_id"] not in ids  # nbgrader needs unique ids
+        ids |= {meta["grade_id"], check_meta["grade_id"]}
+        plain = "\n".join(line for line in cell.source.split("\n")
+                          if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+        assert stub_source(cell.source) == stub_source(plain)

@@ -309,3 +309,11 @@ def test_sampling_panel_passes_the_chosen_condition():
     assert calls[-1] == "male" and "name2" in box.samples.value
     plain = widgets.sampling_panel(lambda n, **kw: ["x"] * n if "control" not in kw else 1 / 0, n=2)
     assert "x" in plain.samples.value  # without controls, no control= is passed
+
+
+def test_sample_texts_refuses_an_end_token_in_the_prompt():
+    vocab = text.CharVocab.from_texts(["anna", "bob"])
+    model = _tiny_names_model(vocab)
+    for prompt in (".", "an.", ".bo"):
+        with pytest.raises(ValueError, match=r"holds the end token '\.'"):
+            text.sample_texts(model, vocab, 2, prompt=prompt)

@@ -451,3 +451,23 @@ def test_check_top_p_names_the_mistake(wrong, hint):
 
     with pytest.raises(CheckFailed, match=hint):
         check_top_p(wrong)
+
+
+def test_masking_after_the_softmax_lets_the_future_leak_in():
+    """Lesson 08's pitfall, measured: zero the future's weights after the softmax and an
+    earlier position's output changes when only a later key changes (the normaliser saw it);
+    mask the scores before the softmax and it does not."""
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 4, 8, generator=g) for _ in range(3))
+    future = torch.ones(4, 4, dtype=torch.bool).triu(1)
+
+    def after_softmax(q, k, v):
+        w = (q @ k.transpose(-2, -1) / math.sqrt(8)).softmax(-1).masked_fill(future, 0.0)
+        return w @ v
+
+    k2 = k.clone()
+    k2[:, 3] += 5.0  # change only the last position's key
+    leak = (after_softmax(q, k2, v) - after_softmax(q, k, v))[:, :3].abs().max()
+    masked = scaled_dot_product_attention(q, k2, v, causal=True)[0] - scaled_dot_product_attention(q, k, v, causal=True)[0]
+    clean = masked[:, :3].abs().max()
+    assert leak > 1e-3 and clean < 1e-6

@@ -18,6 +18,8 @@ from gankit.checks.gan import (
     check_discriminator_loss,
     check_generator_loss,
     check_gradient_penalty,
+    check_one_hot_concat,
+    check_transposed_conv_size,
 )
 from gankit.checks.lm import check_causal_attention, check_freeze_top, check_top_p
 from gankit.checks.vae import check_negative_elbo, check_style_transfer
@@ -30,6 +32,8 @@ __all__ = [
     "check_discriminator_loss",
     "check_generator_loss",
     "check_gradient_penalty",
+    "check_transposed_conv_size",
+    "check_one_hot_concat",
     "check_causal_attention",
     "check_top_p",
     "check_freeze_top",

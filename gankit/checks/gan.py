@@ -1,5 +1,6 @@
-"""Exercise checks of the GAN lessons: the discriminator and generator losses (lesson 01) and
-the WGAN-GP gradient penalty (lesson 04). Each compares with gankit's reference on inputs
+"""Exercise checks of the GAN lessons: the discriminator and generator losses (lesson 01), a
+transposed convolution's output size (lesson 02), the conditional generator's input
+(lesson 03) and the WGAN-GP gradient penalty (lesson 04). Each compares with gankit's reference on inputs
 with a known answer and names the likely mistake."""
 
 from __future__ import annotations
@@ -11,10 +12,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gankit.checks.core import CheckFailed, call_loss, diagnose
+from gankit.checks.core import (
+    CheckFailed,
+    call_loss,
+    diagnose,
+    lesson_check,
+    run_student,
+)
+from gankit.models import ConditionalGenerator, ConditionalGeneratorConfig
 from gankit.train import gradient_penalty
 
-__all__ = ["check_discriminator_loss", "check_generator_loss", "check_gradient_penalty"]
+__all__ = ["check_discriminator_loss", "check_generator_loss", "check_gradient_penalty", "check_transposed_conv_size",
+           "check_one_hot_concat"]
 
 
 def check_discriminator_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
@@ -60,7 +69,9 @@ def check_generator_loss(fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
             "This is the saturating loss, mean log(1 − D(G(z))). Write the non-saturating one, mean −log D(G(z)), "
             "which keeps a strong gradient when D rejects the samples.": float(-F.softplus(f).mean()),
             "The sign is flipped: G minimises −log D(G(z)), i.e. the mean of softplus(−logit).": -expected,
-            "It looks like the saturating and non-saturating losses were added together; use −log D(G(z)) alone.":
+            "It looks like the saturating and non-saturating losses were added together: log(1 − D) − log D is just "
+            "−logit, whose gradient is −1 for every sample, so G would be pushed the same for samples D rejects and "
+            "samples D already believes; use −log D(G(z)) alone, whose gradient −(1 − D) is largest where D rejects.":
                 float(F.softplus(-f).mean() - F.softplus(f).mean()),
             "It looks like a sum over the batch: use .mean().": float(F.softplus(-f).sum()),
         }, fallback="With logit 0 (D = 0.5) it must give −log 0.5 = log 2 ≈ 0.6931; remember D = sigmoid(logit).")
@@ -195,3 +206,51 @@ def check_gradient_penalty(fn: Callable) -> None:
                           f"grad.flatten(1).norm(2, dim=1), and draw α with shape (B, 1, 1, 1).")
     print("✓ Gradient penalty correct: one α ~ U(0, 1) per example, the norm per example, (‖∇‖ − 1)² averaged, "
           "and it trains the critic (16.0 for a linear critic with ‖w‖ = 5, as gankit.train's).")
+
+
+def check_transposed_conv_size(fn: Callable[[int, int, int, int], int]) -> None:
+    """Check ``fn(n, kernel, stride, padding)`` against what PyTorch's ``ConvTranspose2d``
+    makes of an n×n input, on settings that catch the usual slips."""
+    wrong = []
+    for n, k, s, p in [(7, 4, 2, 1), (14, 4, 2, 1), (1, 7, 1, 0), (4, 3, 2, 0), (5, 5, 3, 2), (3, 4, 1, 0)]:
+        expected = nn.ConvTranspose2d(1, 1, k, stride=s, padding=p)(torch.zeros(1, 1, n, n)).shape[-1]
+        got = run_student(fn, "transposed_conv_size", n, k, s, p)
+        if got != expected:
+            wrong.append(f"n={n}, kernel={k}, stride={s}, padding={p}: expected {expected}, got {got}")
+    lesson_check(
+        not wrong,
+        "transposed_conv_size matches PyTorch on every setting. With kernel 4, stride 2, padding 1 it doubles the size.",
+        "transposed_conv_size disagrees with PyTorch: " + "; ".join(wrong)
+        + ". Hint: a convolution maps n to (n + 2·padding − kernel) // stride + 1; the transposed one undoes that "
+          "map — solve it for the input size.",
+    )
+
+
+def check_one_hot_concat(fn: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]) -> None:
+    """Check ``fn(z, labels, n_classes)`` = [z; one_hot(labels)] against what gankit's
+    ConditionalGenerator feeds its layers, naming the usual slips."""
+    z, y = torch.randn(5, 4, generator=torch.Generator().manual_seed(0)), torch.tensor([3, 0, 9, 3, 1])
+    G = ConditionalGenerator(ConditionalGeneratorConfig(latent_dim=4, width=4)).eval()
+    out = run_student(fn, "one_hot_concat", z, y, 10)
+    if not isinstance(out, torch.Tensor):
+        raise CheckFailed(f"one_hot_concat should return a tensor, got {type(out).__name__}.")
+    hints = {(5, 5): "it looks like the label number itself was appended; append a one-hot vector of 10 "
+                     "numbers instead (F.one_hot(labels, n_classes)).",
+             (10, 4): "z and the one-hot were stacked along dim 0 (more rows); glue them along dim=1, the features.",
+             (5, 10): "only the one-hot came back; append it to z."}
+    if out.shape != (5, 14):
+        raise CheckFailed(f"one_hot_concat returned shape {tuple(out.shape)}, expected (5, 14) = "
+                          f"(batch, latent_dim + n_classes): " + hints.get(tuple(out.shape), "check the dims."))
+    if not out.dtype.is_floating_point:
+        raise CheckFailed(f"one_hot_concat returned a {out.dtype} tensor: F.one_hot gives integers; "
+                          f"turn them into floats (.float() or .to(z.dtype)) before concatenating.")
+    if torch.equal(out[:, 10:], z) and torch.equal(out[:, :10].argmax(1), y):
+        raise CheckFailed("the one-hot comes first; put the noise first, [z; e_y], the order "
+                          "ConditionalGenerator's first layer was built for.")
+    with torch.no_grad():
+        same = torch.allclose(G.body(out), G(z, y))  # the student's input, through lesson 02's generator
+    if not same:
+        raise CheckFailed("one_hot_concat has the right shape but wrong values: the first 4 columns "
+                          "must be z unchanged, the last 10 a single 1 at column 4 + y.")
+    print("✓ one_hot_concat is right: G(z, y) = DCGAN generator([z; one_hot(y)]), exactly what gankit's "
+          "ConditionalGenerator does.")

@@ -195,13 +195,43 @@ def parse_value(text: str) -> Any:
     return text
 
 
+def _kind(value: Any) -> str:
+    return {bool: "True or False", int: "a whole number", float: "a number", str: "text"}.get(type(value),
+                                                                                          type(value).__name__)
+
+
+def _check_types(lesson: str, known: dict[str, Parameter], values: dict[str, Any]) -> None:
+    """Refuse a value whose type cannot stand where the default's does (``-p steps abc``),
+    before anything runs: an int may stand for a float, None and anything may replace None."""
+    wrong = []
+    for name, value in values.items():
+        try:
+            default = ast.literal_eval(known[name].default)
+        except (ValueError, SyntaxError):  # an expression: nothing to compare with
+            continue
+        if default is None or value is None:
+            continue
+        ok = (type(value) is type(default)
+              or (isinstance(default, float) and type(value) is int)
+              or (isinstance(default, (tuple, list)) and isinstance(value, (tuple, list))))
+        if not ok:
+            wrong.append(f"{name} = {value!r} ({_kind(value)}), where the lesson's default is "
+                         f"{known[name].default} ({_kind(default)})")
+    if wrong:
+        raise ParameterError(f"{lesson}: " + "; ".join(wrong) + ". Give a value of the default's kind.")
+
+
 def check_parameters(nb_or_path: nbformat.NotebookNode | str | Path, names) -> None:
     """Raise :class:`ParameterError` unless every name in ``names`` is one of the lesson's
-    parameters; the message lists them all, with their defaults and comments."""
+    parameters; the message lists them all, with their defaults and comments. When ``names``
+    is a dict of values, also refuse a value of another kind than the default's
+    (``-p steps abc``), so that a lesson never starts with a value it cannot use."""
     nb, lesson = _read(nb_or_path)
     known = read_parameters(nb)
     unknown = [name for name in names if name not in known]
     if not unknown:
+        if isinstance(names, dict):
+            _check_types(lesson, known, names)
         return
     if not known:
         raise ParameterError(

@@ -14,6 +14,12 @@ notebook with every solution cell replaced by a stub, and nothing else changed:
 * any other code becomes a ``# YOUR CODE HERE`` placeholder, and a markdown cell tagged
   ``solution`` (a written answer) becomes "*Write your answer here.*".
 
+The lessons mark the answer itself the way nbgrader does, between ``### BEGIN SOLUTION``
+and ``### END SOLUTION`` lines (with nbgrader's metadata on the solution cell and on the
+check cell after it), so a course can also hand the lessons out with nbgrader's
+``generate_assignment``; this builder replaces each marked region as above and keeps the
+rest of the cell. A solution cell without markers is stubbed from its syntax alone.
+
 The stubbed cells are tagged ``exercise`` instead of ``solution``; every output and
 execution count is cleared, so no result of the solution leaks either.
 
@@ -32,12 +38,13 @@ from typing import Iterable
 
 import nbformat
 
-__all__ = ["SOLUTION_TAG", "EXERCISE_TAG", "PLACEHOLDER", "stub_source", "student_version",
-           "build_student_versions", "solution_cells"]
+__all__ = ["SOLUTION_TAG", "EXERCISE_TAG", "PLACEHOLDER", "BEGIN_SOLUTION", "END_SOLUTION", "stub_source",
+           "student_version", "build_student_versions", "solution_cells"]
 
 SOLUTION_TAG = "solution"
 EXERCISE_TAG = "exercise"
 PLACEHOLDER = "# YOUR CODE HERE"
+BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"  # nbgrader's markers
 MARKDOWN_PLACEHOLDER = "*Write your answer here.*"
 
 
@@ -129,8 +136,61 @@ def _assigned_names(node: ast.stmt) -> list[str]:
     return names
 
 
+def _enclosing_def(lines: list[str], row: int, indent: str) -> str:
+    """``Class.method`` or ``function``: the def that encloses line ``row`` (indented ``indent``)."""
+    names, width = [], len(indent)
+    for line in reversed(lines[:row]):
+        stripped = line.lstrip()
+        depth = len(line) - len(stripped)
+        if depth < width and stripped.startswith(("def ", "async def ", "class ")):
+            names.insert(0, stripped.split("def ", 1)[-1].split("class ", 1)[-1].split("(")[0].split(":")[0].strip())
+            width = depth
+            if depth == 0:
+                break
+    return ".".join(names)
+
+
+def _stub_markers(source: str) -> str:
+    """The stub of a solution cell marked the nbgrader way: each region between
+    ``### BEGIN SOLUTION`` and ``### END SOLUTION`` becomes what :func:`stub_source` writes
+    for it — in a function, a placeholder and ``raise NotImplementedError``; at the top
+    level, ``name = ...`` for the names it assigns (else a placeholder). Everything outside
+    the markers stays as written."""
+    lines = source.split("\n")
+    out: list[str] = []
+    row = 0
+    while row < len(lines):
+        line = lines[row]
+        if line.strip() != BEGIN_SOLUTION:
+            if line.strip() == END_SOLUTION:
+                raise ValueError(f"{END_SOLUTION!r} on line {row + 1} without a {BEGIN_SOLUTION!r} before it.")
+            out.append(line)
+            row += 1
+            continue
+        indent = line[:len(line) - len(line.lstrip())]
+        end = next((r for r in range(row + 1, len(lines)) if lines[r].strip() == END_SOLUTION), None)
+        if end is None:
+            raise ValueError(f"{BEGIN_SOLUTION!r} on line {row + 1} has no {END_SOLUTION!r} after it.")
+        if indent:
+            what = _enclosing_def(lines, row, indent)
+            out += [indent + PLACEHOLDER,
+                    f'{indent}raise NotImplementedError("Exercise: write {what} (see the instructions above).")']
+        else:
+            region = "\n".join(lines[row + 1:end])
+            try:
+                names = [n for node in ast.parse(region).body for n in _assigned_names(node)]
+            except SyntaxError:
+                names = []
+            out += [f"{name} = ...  {PLACEHOLDER}" for name in dict.fromkeys(names)] or [PLACEHOLDER]
+        row = end + 1
+    return "\n".join(out).rstrip() + "\n"
+
+
 def stub_source(source: str) -> str:
-    """The student's stub for the code of one solution cell (see the module docstring)."""
+    """The student's stub for the code of one solution cell (see the module docstring): from
+    nbgrader's solution markers when the cell has them, else from the cell's syntax."""
+    if BEGIN_SOLUTION in source or END_SOLUTION in source:
+        return _stub_markers(source)
     try:
         tree = ast.parse(source)
     except SyntaxError:  # IPython magics and the like: nothing to keep safely
