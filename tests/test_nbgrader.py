@@ -4,9 +4,11 @@ version in which no line of any solution survives (the lessons mark their answer
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -40,6 +42,8 @@ def test_nbgrader_generate_assignment_removes_every_solution(tmp_path):
         [sys.executable, "-m", "nbgrader", "generate_assignment", "lesson", "--force",
          f"--CourseDirectory.root={tmp_path}", "--CourseDirectory.db_url=sqlite:///" + str(tmp_path / "gradebook.db")],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        # nbgrader runs the `alembic` command of its environment: put this Python's bin folder first on PATH
+        env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     released = nbformat.read(tmp_path / "release" / "lesson" / LESSON.path.name, as_version=4)
