@@ -71,7 +71,7 @@ def _lesson_params():
         yield pytest.param(lesson, marks=marks, id=lesson.name)
 
 
-@pytest.mark.parametrize("lesson", _lesson_params())
+@pytest.mark.parametrize("lesson", list(_lesson_params()))
 def test_no_solution_line_is_also_written_outside_its_markers(lesson):
     """A solution line that also appears elsewhere in the lesson (above the exercise, in a
     check cell) would put the answer on screen before the student writes it."""
