@@ -1,4 +1,5 @@
-"""Exercise check of lesson 11: precision and recall with k-nearest-neighbour manifolds."""
+"""Exercise checks of lesson 11: precision and recall with k-nearest-neighbour manifolds, a
+prediction of BLEU for copied names, and what a lower sampling temperature does to novelty."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 from gankit.checks.core import CheckFailed, run_student
 from gankit.metrics import knn_radii, pairwise_distances, precision_recall
 
-__all__ = ["check_precision_recall"]
+__all__ = ["check_precision_recall", "check_bleu_prediction", "check_temperature_novelty"]
 
 
 def check_precision_recall(fn: Callable[[torch.Tensor, torch.Tensor, int], tuple[float, float]]) -> None:
@@ -60,3 +61,104 @@ def check_precision_recall(fn: Callable[[torch.Tensor, torch.Tensor, int], tuple
                           f"the same set; an example is inside a manifold when it lies within the radius of at "
                           f"least one ball (distance ≤ radius).")
     print("✓ precision and recall match gankit.metrics.precision_recall on every test set.")
+
+
+# --------------------------------------------------------------------------- predict: BLEU of a copy
+
+
+def check_bleu_prediction(predicted: float, measured: float, copies_score: float | None = None) -> None:
+    """Compare the student's prediction of the BLEU that training names get when scored
+    against a reference list that contains them (``predicted``, on sacrebleu's 0–100
+    scale) with the ``measured`` score, and explain the result.
+
+    ``copies_score`` is the BLEU the lesson measured for copies scored against references
+    that do *not* contain them: predicting that number is the likely mistake."""
+    if predicted is Ellipsis or predicted is None:
+        raise CheckFailed("predicted_bleu is not written yet: write your prediction (a number from 0 to 100) "
+                          "before running the measurement.")
+    try:
+        predicted = float(predicted)
+    except (TypeError, ValueError):
+        raise CheckFailed(f"predicted_bleu should be a number from 0 to 100, got {predicted!r}.") from None
+    measured = float(measured)
+    why = ("every character n-gram (n = 1…4) of a name that is itself one of the references is found in that "
+           "reference, so all four clipped precisions are 1; and the closest reference length is the name's own, "
+           "so the brevity penalty is 1 too: BLEU = 100 · 1 · 1")
+    if abs(predicted - measured) <= 1.0:
+        print(f"✓ Predicted {predicted:.1f}, measured {measured:.1f}: {why}. BLEU rewards reproducing its "
+              f"references, which is what a memorising model does.")
+        return
+    if 0.0 < predicted <= 1.0 and abs(100 * predicted - measured) <= 1.0:
+        raise CheckFailed(f"You predicted {predicted:g}: right on a 0–1 scale, but sacrebleu (and this lesson's "
+                          f"table) reports BLEU from 0 to 100; measured {measured:.1f}.")
+    if copies_score is not None and abs(predicted - copies_score) <= 3.0:
+        raise CheckFailed(f"You predicted {predicted:.1f}, about what the table gave copies scored against *other* "
+                          f"training names ({copies_score:.1f}); measured {measured:.1f}. Here each name is one of "
+                          f"the references: {why}.")
+    raise CheckFailed(f"You predicted {predicted:.1f}, measured {measured:.1f}. Work it out from the definition: "
+                      f"{why}.")
+
+
+# --------------------------------------------------------------------------- change and measure: temperature
+
+
+def _noise(p: float, n: int) -> float:
+    """Standard error of a share p measured on n names."""
+    return math.sqrt(max(p * (1 - p), 1e-4) / n)
+
+
+def check_temperature_novelty(temperature: float, names: list[str], novelty: float, baseline_novelty: float,
+                              training: list[str], n: int) -> None:
+    """Check the change-and-measure exercise of lesson 11: sample ``n`` names at a
+    ``temperature`` below 1, measure their ``novelty`` (the share not in ``training``), and
+    compare with ``baseline_novelty``, the novelty of the temperature-1 names. The drop must
+    exceed three standard errors of the difference, so a run that did not lower the
+    temperature (or measured the wrong thing) fails."""
+    if any(v is Ellipsis for v in (temperature, names, novelty)):
+        raise CheckFailed("cold_temperature, cold_names and cold_novelty are not all written yet: replace the "
+                          "`...` with your code.")
+    try:
+        temperature = float(temperature)
+    except (TypeError, ValueError):
+        raise CheckFailed(f"cold_temperature should be a number, got {temperature!r}.") from None
+    if temperature >= 1.0:
+        raise CheckFailed(f"cold_temperature = {temperature:g}: the task is to *lower* the temperature below 1 "
+                          f"(the model's own distribution). Above 1, sampling spreads out and makes more new names, "
+                          f"not fewer.")
+    if temperature <= 0.0:
+        raise CheckFailed(f"cold_temperature = {temperature:g}: at 0 sampling turns into greedy decoding, one and the "
+                          f"same name {n} times, which measures nothing about sampling. Pick a value between 0.3 "
+                          f"and 0.8.")
+    if not (isinstance(names, (list, tuple)) and all(isinstance(s, str) for s in names)):
+        raise CheckFailed(f"cold_names should be the list of names you sampled (text.sample_texts returns one), got "
+                          f"{type(names).__name__}.")
+    if len(names) != n:
+        raise CheckFailed(f"cold_names holds {len(names)} names; sample n_names = {n}, as many as the temperature-1 "
+                          f"set, so the two novelties have the same sampling noise.")
+    try:
+        novelty = float(novelty)
+    except (TypeError, ValueError):
+        raise CheckFailed(f"cold_novelty should be a number (metrics.novelty returns one), got {novelty!r}.") from None
+    known = set(training)
+    right = sum(s not in known for s in names) / len(names)
+    if not math.isclose(novelty, right, abs_tol=1e-9):
+        if math.isclose(novelty, 1 - right, abs_tol=1e-9):
+            raise CheckFailed(f"cold_novelty = {novelty:.3f} is the copy rate, the share of names that *are* in the "
+                              f"training list; novelty is the share that are not ({right:.3f}).")
+        if math.isclose(novelty, len(set(names)) / len(names), abs_tol=1e-9):
+            raise CheckFailed(f"cold_novelty = {novelty:.3f} is the share of *distinct* names; novelty asks whether "
+                              f"each name is absent from the training list: metrics.novelty(cold_names, train_names).")
+        raise CheckFailed(f"cold_novelty = {novelty:.3f}, but {right:.3f} of cold_names are not in the training list: "
+                          f"measure metrics.novelty(cold_names, train_names), against the *training* names.")
+    margin = 3 * math.sqrt(_noise(novelty, n) ** 2 + _noise(baseline_novelty, n) ** 2)
+    drop = baseline_novelty - novelty
+    if drop <= margin:
+        raise CheckFailed(
+            f"At temperature {temperature:g}, {novelty:.1%} of the names are new, against {baseline_novelty:.1%} at "
+            f"temperature 1: a drop of {drop:+.1%}, within three standard errors ({margin:.1%}) of no change. Did you "
+            f"pass temperature=cold_temperature to text.sample_texts? If you did, lower it further (0.5, say): the "
+            f"effect is too small to tell from sampling noise."
+        )
+    print(f"✓ Lowering the temperature from 1 to {temperature:g} cut the share of new names from "
+          f"{baseline_novelty:.1%} to {novelty:.1%} (more than three standard errors, {margin:.1%}): "
+          f"{1 - novelty:.1%} of the cold names are copies of training names.")

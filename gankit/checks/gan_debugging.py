@@ -14,6 +14,7 @@ piece                      the mistake                                          
 ``update(opt, loss)``      ``zero_grad()`` after ``backward()``                   :func:`check_update`
 ``g_step(gan, fake)``      G's loss steps D's optimiser                           :func:`check_g_step`
 ``real_batch(data, n)``    random noise passed off as the real batch             :func:`check_real_batch`
+``generator_loss(logits)`` G's loss identical to D's loss on the fakes (target 0)  :func:`check_generator_loss`
 an image generator         a last layer that cannot be reshaped into the image    :func:`check_image_generator`
 =========================  =====================================================  ==========================
 
@@ -60,6 +61,7 @@ __all__ = [
     "check_update",
     "check_g_step",
     "check_real_batch",
+    "check_generator_loss",
     "check_image_generator",
 ]
 
@@ -459,7 +461,59 @@ def check_real_batch(real_batch: Callable[[torch.Tensor, int, torch.Generator | 
           f"reproducible from the generator.")
 
 
-# --------------------------------------------------------------------------- 7 · an image generator
+# --------------------------------------------------------------------------- 7 · G's loss
+
+
+@_keeps_rng
+def check_generator_loss(generator_loss: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    """``generator_loss(fake_logits)`` must be G's non-saturating loss, −log D(G(z)) averaged
+    over the batch, i.e. criterion(fake_logits, 1) = mean softplus(−a) for D(G(z)) = σ(a),
+    as a differentiable tensor. Tells apart the mistakes with their own values: the articles'
+    loss identical to D's loss on the fakes (target 0, mean softplus(a)), the saturating
+    minimax loss log(1 − D) (mean −softplus(a)), a flipped sign (mean log D), the sum of the
+    saturating and non-saturating terms (mean −a, whose gradient is the constant −1/B), and a
+    sum over the batch instead of a mean."""
+    logits = torch.tensor([-6.0, -1.5, 0.3, 2.5, 8.0], requires_grad=True)  # D's logits on 5 generated points
+    a, B = logits.detach(), len(logits)
+    expected = float(F.softplus(-a).mean())
+    out = run_student(generator_loss, "generator_loss", logits)
+    if not (isinstance(out, torch.Tensor) and out.numel() == 1):
+        raise CheckFailed(f"generator_loss should return the loss as a one-element tensor (no .item()): g_step calls "
+                          f"backward() on it; got {type(out).__name__}.")
+    got = float(out.detach())
+    mistakes = {
+        "That is D's loss on the fakes, criterion(fake_logits, 0) = −log(1 − D(G(z))), the articles' generator "
+        "loss: minimising it pushes D(G(z)) towards 0, so G learns to make its samples look *more* fake — the "
+        "run above, where D(G(z)) fell to 0 and the samples left the ring. G wants D to call its samples real: "
+        "target 1.": float(F.softplus(a).mean()),
+        "That is the saturating (minimax) loss log(1 − D(G(z))) of the original game: it points the right way, "
+        "but its gradient σ(a) vanishes exactly when D confidently rejects the samples (a ≪ 0), which is how "
+        "training starts. Use the non-saturating −log D(G(z)) = criterion(fake_logits, 1).": float(-F.softplus(a).mean()),
+        "That is log D(G(z)), the sign flipped: minimising it drives D(G(z)) to 0. G minimises −log D(G(z)).":
+            float(-F.softplus(-a).mean()),
+        "That is the saturating and the non-saturating terms added, log(1 − D) − log D: with D = σ(a) it equals −a, "
+        "whose gradient is −1/B for every sample whatever D thinks of it — not G's loss in either form of the "
+        "game. Keep only −log D(G(z)).": float(-a.mean()),
+        "That is the right loss summed over the batch instead of averaged: its size (and the step it asks for) "
+        "grows with the batch size. criterion averages; so should you.": float(F.softplus(-a).sum()),
+    }
+    if not _close(got, expected):
+        hint = next((h for h, v in mistakes.items() if _close(got, v)),
+                    "G's loss is −log D(G(z)) averaged over the batch: criterion(fake_logits, torch.ones_like(fake_logits)).")
+        raise CheckFailed(f"generator_loss on the test logits {a.tolist()} returned {got:.4f}, expected {expected:.4f}. "
+                          f"{hint}")
+    if not out.requires_grad:
+        raise CheckFailed("generator_loss has the right value but carries no gradient: keep it a torch expression of "
+                          "fake_logits (no .item(), no torch.tensor(...) around it), or G cannot learn from it.")
+    grad = torch.autograd.grad(out, logits)[0]
+    if not torch.allclose(grad, (torch.sigmoid(a) - 1) / B, atol=1e-6):
+        raise CheckFailed("generator_loss has the right value but not the right gradient (expected (σ(a) − 1) / B): "
+                          "compute it as criterion(fake_logits, torch.ones_like(fake_logits)).")
+    print(f"✓ generator_loss is the non-saturating −log D(G(z)) = {got:.4f} on the test logits, with the gradient "
+          f"(σ(a) − 1) / B: largest where D rejects the samples, vanishing only where D already calls them real.")
+
+
+# --------------------------------------------------------------------------- 8 · an image generator
 
 
 def _last_linear(model: nn.Module) -> nn.Linear | None:
