@@ -15,6 +15,7 @@ from torch import nn
 from gankit.checks import (
     CheckFailed,
     check_attention_prediction,
+    check_block_parameter_prediction,
     check_causal_attention,
     check_transformer_block,
     check_without_positions,
@@ -282,3 +283,36 @@ def test_without_positions_fails_when_the_model_still_reverses(reverser):
     model, x = reverser
     message = fails(check_without_positions, zero_positions, model, x, SEQ, -1.0)
     assert "still reverses" in message
+
+
+# --------------------------------------------------------------------------- predict the parameters of a block
+
+
+def _count(C):
+    from gankit.models.transformer import Block
+    return sum(p.numel() for p in Block(GPTConfig(n_embd=C, n_head=4)).parameters())
+
+
+def test_parameter_prediction_right_passes(capsys):
+    check_block_parameter_prediction(12 * 64 * 64 + 13 * 64, _count(64), 64)
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("guess, words", [
+    (12 * 64 * 64 + 4 * 64, "biases"),
+    (12 * 64 * 64 + 9 * 64, "LayerNorms"),
+    (12 * 64 * 64, "biases and the LayerNorms"),
+    (12 * 64 * 64 + 11 * 64, "scale AND a shift"),
+    (6 * 64 * 64 + 10 * 64, "4C wide"),
+    (10 * 64 * 64 + 11 * 64, "qkv maps C to 3C"),
+    (11 * 64 * 64 + 12 * 64, "attn_proj"),
+    (12345, "layer by layer"),
+    (..., "not written yet"),
+    ("many", "whole number"),
+])
+def test_parameter_prediction_names_the_mistake(guess, words):
+    assert words in fails(check_block_parameter_prediction, guess, _count(64), 64)
+
+
+def test_parameter_prediction_is_compared_with_the_measurement():
+    fails(check_block_parameter_prediction, 12 * 64 * 64 + 13 * 64, _count(64) + 1, 64)

@@ -58,9 +58,10 @@ def test_nbgrader_generate_assignment_removes_every_solution(tmp_path):
 # Lesson 05 is a debugging lesson: the student is handed the buggy script and fixes it, so the
 # lines the fix keeps are on screen by design (the fix is the answer, not those lines).
 GIVEN_BY_DESIGN = {"05_debugging_gans"}
-# Still to do (issue 15, "no answer on screen"): lesson 08 shows the masked attention (cells 5
-# and 9) before asking for causal_attention. Strict: the mark must go when the lesson is fixed.
-KNOWN_OPEN = {"08_attention": "lesson 08 shows causal_attention's lines before its exercise (issue 15)"}
+# Lessons still known to show an answer before its exercise (issue 15), as strict xfails: a
+# mark must go when its lesson is fixed. (Lesson 08 was one: it now asks for causal attention
+# before it uses gankit's.)
+KNOWN_OPEN: dict[str, str] = {}
 
 
 def _lesson_params():

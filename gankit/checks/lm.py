@@ -8,9 +8,10 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from gankit.checks.core import CheckFailed, not_written, run_student
+from gankit.checks.core import CheckFailed, diagnose, not_written, run_student
 
-__all__ = ["check_causal_attention", "check_attention_prediction", "check_transformer_block", "check_without_positions"]
+__all__ = ["check_causal_attention", "check_attention_prediction", "check_transformer_block", "check_block_parameter_prediction",
+           "check_without_positions"]
 
 
 def check_causal_attention(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
@@ -323,3 +324,34 @@ def check_without_positions(fn: Callable, model: torch.nn.Module, inputs: torch.
     print("✓ Without its position table the trained model can no longer reverse: it found each digit to copy "
           "by WHERE it was, and that information is gone.")
     return accuracy
+
+
+# --------------------------------------------------------------------------- predict: the parameters of a block
+
+
+def check_block_parameter_prediction(predicted, measured: int, n_embd: int) -> None:
+    """Compare the student's ``predicted`` number of parameters of one gankit Block of width
+    ``n_embd`` with the ``measured`` count; a wrong prediction is matched against the usual
+    slips (biases or LayerNorms forgotten, the MLP's 4× width, q, k, v as one C × C matrix)."""
+    if predicted is Ellipsis:
+        raise not_written("predicted_block_parameters")
+    if isinstance(predicted, bool) or not isinstance(predicted, (int, float)) or predicted != int(predicted):
+        raise CheckFailed(f"predicted_block_parameters should be a whole number, got {predicted!r}.")
+    C, predicted = n_embd, int(predicted)
+    print(f"predicted {predicted:,}, measured {measured:,} parameters in one block of width C = {C}")
+    if predicted == measured:
+        print(f"✓ Prediction right: qkv 3C² + 3C, attn_proj C² + C, fc 4C² + 4C, mlp_proj 4C² + C and two "
+              f"LayerNorms 2C each: 12C² + 13C. The C² terms dominate: doubling the width about quadruples a block.")
+        return
+    hint = diagnose(predicted, {
+        "You left out the biases (3C + C + 4C + C of them).": 12 * C * C + 4 * C,
+        "You left out the two LayerNorms: each has a scale and a shift of C numbers.": 12 * C * C + 9 * C,
+        "You left out the biases and the LayerNorms: add 13C.": 12 * C * C,
+        "You counted each LayerNorm as C numbers: it has a scale AND a shift.": 12 * C * C + 11 * C,
+        "The MLP's hidden layer is 4C wide (C → 4C → C), not C.": 6 * C * C + 10 * C,
+        "q, k and v each have their own C × C matrix: qkv maps C to 3C.": 10 * C * C + 11 * C,
+        "You left out attn_proj, the C × C layer that mixes the heads.": 11 * C * C + 12 * C,
+    }, fallback="Count layer by layer: a Linear from a to b has a·b weights and b biases; a LayerNorm of "
+                "width C has 2C. The block has qkv (C → 3C), attn_proj (C → C), fc (C → 4C), mlp_proj (4C → C) "
+                "and two LayerNorms.")
+    raise CheckFailed(f"Prediction: {predicted:,} ≠ {measured:,}. {hint}")
