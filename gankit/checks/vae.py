@@ -9,10 +9,11 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from gankit.checks.core import CheckFailed, call_loss, diagnose, run_student
+from gankit.checks.core import CheckFailed, call_loss, diagnose, not_written, run_student
 from gankit.utils import eval_mode
 
-__all__ = ["check_negative_elbo", "check_style_transfer"]
+__all__ = ["check_negative_elbo", "check_elbo_terms_prediction", "check_pixel_mean_beta", "check_style_transfer",
+           "check_ignoring_decoders_prediction", "check_beta_listens"]
 
 
 def check_negative_elbo(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
@@ -104,3 +105,188 @@ def check_style_transfer(fn: Callable, model: torch.nn.Module, x: torch.Tensor, 
     raise CheckFailed("Style transfer: the images differ from decoding μ(x, y_source) with y_target. Step by step: "
                       "mu, logvar = model.encode(x, source_labels); logits = model.decode(mu, target_labels); "
                       "return torch.sigmoid(logits).")
+
+
+# --------------------------------------------------------------------------- lesson 06, predict: two terms by hand
+
+def _number(value, name: str) -> float:
+    """A student's predicted or chosen number as a float, or a CheckFailed that says what came."""
+    if value is Ellipsis:
+        raise not_written(name)
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise CheckFailed(f"{name} should be one finite number (a Python float), got {value!r}.")
+    return float(value)
+
+
+def check_elbo_terms_prediction(predicted_half_decoder, predicted_kl, measured_half_decoder: float,
+                                measured_kl: float, n_pixels: int = 784) -> None:
+    """Lesson 06's prediction: −ELBO of a decoder that says ½ for every one of ``n_pixels``
+    binary pixels, with q equal to the prior (so KL = 0), and the KL of q = N((1, 0), diag(4, 1))
+    from N(0, I). Compares the student's two predictions with what their ``negative_elbo``
+    measured, and names the usual slip (bits for nats, per pixel for per image, a lost ½, …)."""
+    half = _number(predicted_half_decoder, "predicted_half_decoder")
+    kl = _number(predicted_kl, "predicted_kl")
+    exact_half = n_pixels * math.log(2)
+    exact_kl = 0.5 * (1 + 4 - 1 - math.log(4))
+    if not (math.isclose(measured_half_decoder, exact_half, rel_tol=1e-3)
+            and math.isclose(measured_kl, exact_kl, rel_tol=1e-3, abs_tol=1e-3)):
+        raise CheckFailed(
+            f"The measurement itself is off: your negative_elbo gave {measured_half_decoder:.2f} and a KL of "
+            f"{measured_kl:.3f} where the formulas give {exact_half:.2f} and {exact_kl:.3f}. Did negative_elbo "
+            f"change after its check passed, or did the measuring cell change?")
+    print(f"measured with your negative_elbo: decoder saying ½ everywhere {measured_half_decoder:.2f} nats per image; "
+          f"KL of N((1, 0), diag(4, 1)) from N(0, I) {measured_kl:.4f} nats")
+    problems = []
+    if not math.isclose(half, measured_half_decoder, rel_tol=0.01):
+        problems.append(diagnose(half, {
+            f"{half:g} is one pixel's share, log 2 ≈ 0.693 nats: the image's log-probability sums over all "
+            f"{n_pixels} pixels.": math.log(2),
+            f"{half:g} is {n_pixels} · log₂ 2 = {n_pixels} bits; the loss uses the natural log, so the unit is "
+            f"nats: {n_pixels} · ln 2.": float(n_pixels),
+            f"{half:g} is {n_pixels} · ½, a sum of probabilities; the likelihood multiplies them, so its log "
+            f"sums log ½ = −0.693 per pixel.": n_pixels / 2,
+            "The sign is flipped: log p(x|z) = 784 · log ½ is negative, and −ELBO (what the function returns) is "
+            "minus that, a positive number of nats.": -exact_half,
+            f"{half:g} is {n_pixels} · log₁₀ 2; the loss uses the natural log (nats).": n_pixels * math.log10(2),
+        }, fallback=f"Each pixel is 0 or 1 and the decoder gives it probability ½ either way, so every pixel "
+                    f"costs −log ½ = log 2 nats; the image has {n_pixels} of them, and the KL is 0 because q "
+                    f"is the prior itself."))
+    if not math.isclose(kl, measured_kl, rel_tol=0.02, abs_tol=0.01):
+        problems.append(diagnose(kl, {
+            "The ½ in front is missing: KL = ½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²).": 2 * exact_kl,
+            "It looks like σ = 2 went in where σ² = 4 belongs (or log σ instead of log σ²).":
+                0.5 * (1 + 2 - 1 - math.log(2)),
+            "The μ² term is missing: μ = (1, 0) is away from the prior's mean, which costs ½ μ² = ½ nat.":
+                0.5 * (4 - 1 - math.log(4)),
+            "The sign of log σ² is flipped: the term is − log σ², so a wide q (σ² = 4) pays less than σ² alone.":
+                0.5 * (1 + 4 - 1 + math.log(4)),
+            "The second dimension (μ = 0, σ² = 1) costs nothing, but the first is not free: you left out its "
+            "σ² − 1 − log σ² part.": 0.5,
+            "log₁₀ 4 was used: the KL in nats uses the natural log.": 0.5 * (1 + 4 - 1 - math.log10(4)),
+        }, fallback="Term by term over the two dimensions: ½ (μ² + σ² − 1 − log σ²) is ½ (1 + 4 − 1 − ln 4) for "
+                    "the first and ½ (0 + 1 − 1 − 0) = 0 for the second."))
+    if problems:
+        raise CheckFailed("Prediction off. " + " ".join(problems))
+    print(f"✓ Both predictions right: a decoder that says ½ everywhere pays ln 2 per pixel, {exact_half:.1f} nats per "
+          f"image, whatever the image — the score any trained model must beat; and q = N((1, 0), diag(4, 1)) costs "
+          f"½ for its shifted mean plus {exact_kl - 0.5:.3f} for its width.")
+
+
+# --------------------------------------------------------------------------- lesson 06, change and measure: the pixel mean
+
+def check_pixel_mean_beta(beta_pixel_mean, run: Callable[[float], dict], table: list[tuple],
+                          n_pixels: int = 784) -> None:
+    """Lesson 06's change-and-measure exercise. Averaging −log p(x|z) over the ``n_pixels``
+    pixels instead of summing it, and adding the KL, is ``(recon + n_pixels · KL) / n_pixels``:
+    the β-VAE loss with β = ``n_pixels``, divided by a constant that Adam's step ignores.
+    ``run(beta)`` trains the lesson's β-table model with that β and returns
+    :func:`gankit.train.evaluate_vae`'s figures; ``table`` holds the table's rows
+    ``(β, recon, KL, −ELBO)``. Passes when the student's β is that weight and the run shows
+    the collapse the pitfall promises: the code carries under 1 nat, reconstructions worse
+    than every row of the table."""
+    beta = _number(beta_pixel_mean, "beta_pixel_mean")
+    if beta < 0:
+        raise CheckFailed(f"beta_pixel_mean is a weight on the KL, ≥ 0; got {beta:g}.")
+    stats = run(beta)
+    print(f"β = {beta:g}: −log p(x|z) {stats['recon']:.1f}, KL {stats['kl']:.2f}, −ELBO {stats['nelbo']:.1f} "
+          f"(test digits, nats per image); the table's rows: "
+          + ", ".join(f"β = {b:g}: {r:.1f} + {k:.1f}" for b, r, k, _ in table))
+    if not math.isclose(beta, n_pixels, rel_tol=0.01):
+        hint = diagnose(beta, {
+            f"β = 1/{n_pixels} weakens the KL. Averaging shrinks the reconstruction term by {n_pixels}, so "
+            f"compared with it the KL weighs {n_pixels} times MORE: β = {n_pixels}.": 1 / n_pixels,
+            f"β = 1 is the summed ELBO. Write the averaged loss as (Σ pixels + {n_pixels} · KL) / {n_pixels}: "
+            f"which weight does the KL carry against the sum?": 1.0,
+            f"{beta:g} is the image's side; the mean runs over all {n_pixels} = 28 × 28 pixels.": math.sqrt(n_pixels),
+        }, fallback=f"The averaged loss is (1/{n_pixels}) Σ_pixels (−log p) + KL = (Σ_pixels (−log p) + "
+                    f"{n_pixels} · KL) / {n_pixels}. Adam barely notices the overall factor 1/{n_pixels}, so only "
+                    f"the weight on the KL inside the bracket matters.")
+        raise CheckFailed(f"beta_pixel_mean = {beta:g} is not the weight the averaged loss puts on the KL. {hint}")
+    worst_recon = max(r for _, r, _, _ in table)
+    if not (stats["kl"] < 1.0 and stats["recon"] > worst_recon):
+        raise CheckFailed(
+            f"β = {beta:g} is the right weight, but this run did not collapse: KL {stats['kl']:.2f} nats (expected "
+            f"below 1) and −log p(x|z) {stats['recon']:.1f} (expected worse than every row of the table, the worst "
+            f"being {worst_recon:.1f}). Was the run shorter than the table's, or the model changed?")
+    print(f"✓ Collapse measured: with the reconstruction averaged over pixels the code carries {stats['kl']:.2f} nats, "
+          f"and the decoder draws nearly the same blur for every digit ({stats['recon']:.1f} nats against "
+          f"{worst_recon:.1f} for the worst row of the table). Sum over pixels.")
+
+
+# --------------------------------------------------------------------------- lesson 07, predict: two decoders that ignore half their input
+
+def check_ignoring_decoders_prediction(predicted_ignores_label, predicted_ignores_code,
+                                       measured_ignores_label: float, measured_ignores_code: float,
+                                       n_classes: int = 10) -> None:
+    """Lesson 07's prediction: the style-transfer agreement (every held-out digit written as
+    each of the ``n_classes`` labels, judged) of a decoder that ignores the target label and
+    redraws the source (exactly 1/n_classes: of the ten targets of a source, one is the digit
+    the judge sees), and of one that ignores the code and draws each label's typical digit
+    (close to the judge's accuracy). Compares the student's predictions with the measurements."""
+    label = _number(predicted_ignores_label, "predicted_ignores_label")
+    code = _number(predicted_ignores_code, "predicted_ignores_code")
+    chance = 1 / n_classes
+    if not math.isclose(measured_ignores_label, chance, abs_tol=1e-6):
+        raise CheckFailed(f"The measurement of the label-ignoring decoder should be exactly {chance:g} (got "
+                          f"{measured_ignores_label:.4f}): did the measuring cell change?")
+    print(f"measured: ignores the label {measured_ignores_label:.1%}, ignores the code {measured_ignores_code:.1%}")
+    problems = []
+    if not math.isclose(label, measured_ignores_label, abs_tol=0.02):
+        problems.append(diagnose(label, {
+            "Ignoring the label is not scored 0: each source is asked for all ten digits, its own among them, "
+            "and the redrawn source matches that one.": 0.0,
+            "A percentage was given where a share 0–1 belongs (write 0.1, not 10).": 100 * chance,
+            "Redrawing the source looks like a good digit, but the judge compares it with the digit ASKED for, "
+            "and nine of the ten targets are other digits.": 1.0,
+            "Nine of ten targets are other digits, so the redrawn source matches the asked-for digit in ONE "
+            "of ten, not nine.": 1 - chance,
+        }, fallback=f"For one source, the ten targets are 0 … 9. The redrawn source is one digit, say a 3, and "
+                    f"only the target 3 matches it: one in {n_classes}, whatever the model."))
+    if not math.isclose(code, measured_ignores_code, abs_tol=0.15):
+        problems.append(diagnose(code, {
+            "A decoder that ignores the code still reads the label: it draws the asked-for digit, in one "
+            "average handwriting, and the judge reads a typical digit easily.": chance,
+            "A percentage was given where a share 0–1 belongs.": 100 * measured_ignores_code,
+        }, fallback="It draws the asked-for digit every time, in one typical handwriting: the judge reads "
+                    "almost all of them as asked. High agreement, no style transferred."))
+    if problems:
+        raise CheckFailed("Prediction off. " + " ".join(problems))
+    print(f"✓ Both predictions right. A decoder that ignores the label scores exactly {chance:.0%}; one that ignores "
+          f"the code scores about as well as a perfect transfer — agreement alone cannot tell style transfer from "
+          f"no transfer at all, which is why section 7 reads it next to the reconstruction and the KL.")
+
+
+# --------------------------------------------------------------------------- lesson 07, change and measure: β for a roomy code
+
+def check_beta_listens(beta_16, run: Callable[[float], dict], target: float = 0.9, min_kl: float = 1.0) -> None:
+    """Lesson 07's change-and-measure exercise. ``run(beta)`` trains the lesson's conditional
+    VAE with a 16-number code and weight ``beta`` on the KL (a short run, the same for every
+    β) and returns ``{"agreement", "recon", "kl"}`` on the held-out digits. Passes when the
+    student's β makes the roomy code's decoder listen to the label (agreement ≥ ``target`` and
+    at least 0.1 above β = 1's, in the same run) while the code still carries ≥ ``min_kl``
+    nats (not collapsed: a collapsed code scores high agreement and transfers no style)."""
+    beta = _number(beta_16, "beta_16")
+    if beta < 0:
+        raise CheckFailed(f"beta_16 is a weight on the KL, ≥ 0; got {beta:g}.")
+    base, mine = run(1.0), run(beta)
+    for b, r in ((1.0, base), (beta, mine)):
+        print(f"latent 16, β = {b:g}: agreement {r['agreement']:.1%}, −log p(x|z, y) {r['recon']:.1f}, KL {r['kl']:.2f} "
+              f"nats per image")
+    if beta <= 1:
+        raise CheckFailed(
+            f"β = {beta:g} makes the code's nats {'no dearer' if beta == 1 else 'cheaper'} than the ELBO's: the code "
+            f"then has every reason to learn the digit. Raise β above 1 so that every nat in z costs more.")
+    if mine["kl"] < min_kl:
+        raise CheckFailed(
+            f"β = {beta:g} collapsed the code: it carries {mine['kl']:.2f} nats (under {min_kl:g}). Agreement "
+            f"{mine['agreement']:.1%} is then the pitfall of the prediction above — a decoder that ignores z — and "
+            f"no style is transferred. Take a smaller β.")
+    if mine["agreement"] < target or mine["agreement"] < base["agreement"] + 0.1:
+        raise CheckFailed(
+            f"β = {beta:g} lifts agreement from {base['agreement']:.1%} to {mine['agreement']:.1%}; the goal is at least "
+            f"{target:.0%} and 10 points above β = 1. A larger β makes the code dearer still.")
+    print(f"✓ With β = {beta:g}, the 16-number code carries {mine['kl']:.1f} nats instead of {base['kl']:.1f}, and the "
+          f"decoder listens to the label again: agreement {base['agreement']:.1%} → {mine['agreement']:.1%}. The price "
+          f"is reconstruction ({base['recon']:.1f} → {mine['recon']:.1f} nats): a dearer code keeps less handwriting.")
