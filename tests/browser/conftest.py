@@ -8,6 +8,7 @@ locally and fails under ``CI=true``, so CI cannot pass by not running it.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -246,3 +247,21 @@ def browser(chromium_path):
     finally:
         browser.close()
         playwright.stop()
+
+
+@pytest.fixture
+def new_page(browser, jupyter_lab):
+    """A fresh browser page; afterwards it is closed and the server's kernels are shut down
+    (the next lesson starts its own)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        yield page
+    finally:
+        context.close()
+        try:
+            for kernel in json.loads(jupyter_lab.api("kernels")):
+                jupyter_lab.api(f"kernels/{kernel['id']}", method="DELETE", timeout=30)
+        except OSError:  # the server is gone; the jupyter_lab fixture's finalizer reports it
+            pass

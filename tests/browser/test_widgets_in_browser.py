@@ -206,24 +206,6 @@ def _ran(prompt: str) -> bool:
     return re.fullmatch(r"\[\d+\]:", prompt) is not None
 
 
-@pytest.fixture
-def new_page(browser, jupyter_lab):
-    """A fresh browser page; afterwards it is closed and the server's kernels are shut down
-    (the next lesson starts its own)."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    try:
-        yield page
-    finally:
-        context.close()
-        try:
-            for kernel in json.loads(jupyter_lab.api("kernels")):
-                jupyter_lab.api(f"kernels/{kernel['id']}", method="DELETE", timeout=30)
-        except OSError:  # the server is gone; the jupyter_lab fixture's finalizer reports it
-            pass
-
-
 @pytest.mark.browser
 @pytest.mark.parametrize("lesson", _lessons_to_check(), ids=lambda lesson: lesson.name)
 def test_lesson_widget_renders_and_responds(lesson: WidgetLesson, new_page, jupyter_lab):
