@@ -5,7 +5,7 @@ and fails each typical mistake with a hint that names it.
   the saturating loss, a flipped sign, the sum of both forms, a sum over the batch, a value
   with no gradient;
 * lesson 11, ``check_bleu_prediction`` (predict: BLEU of a copy against references that
-  hold it) and ``check_temperature_novelty`` (change and measure: a lower sampling
+  hold it) and ``check_cold_names_novelty`` (change and measure: a lower sampling
   temperature makes fewer new names).
 """
 
@@ -17,7 +17,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gankit.checks import CheckFailed, check_bleu_prediction, check_temperature_novelty
+from gankit.checks import CheckFailed, check_bleu_prediction, check_cold_names_novelty
 from gankit.checks.gan_debugging import check_generator_loss
 
 
@@ -135,7 +135,7 @@ def names_with_novelty(share: float, n: int = 300) -> list[str]:
 
 def test_temperature_check_passes_a_clear_drop(capsys):
     names = names_with_novelty(0.33)
-    check_temperature_novelty(0.5, names, 0.33, 0.70, TRAINING, 300)
+    check_cold_names_novelty(0.5, names, 0.33, 0.70, TRAINING, 300)
     out = capsys.readouterr().out
     assert out.startswith("✓") and "70.0%" in out and "33.0%" in out
 
@@ -152,12 +152,12 @@ def test_temperature_check_passes_a_clear_drop(capsys):
     (0.95, names_with_novelty(0.68), 0.68, "Did you pass temperature=cold_temperature"),   # no real drop
 ])
 def test_temperature_check_names_each_mistake(temperature, names, novelty, hint):
-    assert hint in fails(check_temperature_novelty, temperature, names, novelty, 0.70, TRAINING, 300)
+    assert hint in fails(check_cold_names_novelty, temperature, names, novelty, 0.70, TRAINING, 300)
 
 
 def test_temperature_check_names_the_share_of_distinct_names():
     names = [f"new{i}" for i in range(150)] + ["name1"] * 150      # 151 distinct of 300, 150 new
-    assert "share of *distinct* names" in fails(check_temperature_novelty, 0.5, names, 151 / 300, 0.7, TRAINING, 300)
+    assert "share of *distinct* names" in fails(check_cold_names_novelty, 0.5, names, 151 / 300, 0.7, TRAINING, 300)
 
 
 def test_temperature_check_threshold_is_three_standard_errors():
@@ -171,7 +171,18 @@ def test_temperature_check_threshold_is_three_standard_errors():
         assert (base - novelty > margin) is ok
         names = names_with_novelty(novelty, n)
         if ok:
-            check_temperature_novelty(0.5, names, novelty, base, TRAINING, n)
+            check_cold_names_novelty(0.5, names, novelty, base, TRAINING, n)
         else:
-            assert re.search("within three standard errors", fails(check_temperature_novelty, 0.5, names, novelty,
+            assert re.search("within three standard errors", fails(check_cold_names_novelty, 0.5, names, novelty,
                                                                     base, TRAINING, n))
+
+
+def test_lesson_11_calls_its_own_checks_through_gankit_checks():
+    """``checks.X`` in lesson 11 must reach evaluation.X: a check of the same name in another
+    family module (gankit.checks collects them all with ``import *``) would shadow it."""
+    from gankit import checks
+    from gankit.checks import evaluation
+    for name in ("check_precision_recall", "check_bleu_prediction", "check_cold_names_novelty"):
+        assert getattr(checks, name) is getattr(evaluation, name), name
+        others = [m.__name__ for m in checks._FAMILIES if m is not evaluation and name in m.__all__]
+        assert not others, f"{name} is also exported by {others}"

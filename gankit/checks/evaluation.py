@@ -11,7 +11,7 @@ import torch
 from gankit.checks.core import CheckFailed, run_student
 from gankit.metrics import knn_radii, pairwise_distances, precision_recall
 
-__all__ = ["check_precision_recall", "check_bleu_prediction", "check_temperature_novelty"]
+__all__ = ["check_precision_recall", "check_bleu_prediction", "check_cold_names_novelty"]
 
 
 def check_precision_recall(fn: Callable[[torch.Tensor, torch.Tensor, int], tuple[float, float]]) -> None:
@@ -107,7 +107,7 @@ def _noise(p: float, n: int) -> float:
     return math.sqrt(max(p * (1 - p), 1e-4) / n)
 
 
-def check_temperature_novelty(temperature: float, names: list[str], novelty: float, baseline_novelty: float,
+def check_cold_names_novelty(temperature: float, names: list[str], novelty: float, baseline_novelty: float,
                               training: list[str], n: int) -> None:
     """Check the change-and-measure exercise of lesson 11: sample ``n`` names at a
     ``temperature`` below 1, measure their ``novelty`` (the share not in ``training``), and
