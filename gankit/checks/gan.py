@@ -1,5 +1,6 @@
-"""Exercise checks of the GAN lessons: the discriminator and generator losses (lesson 01), a
-transposed convolution's output size (lesson 02), the conditional generator's input
+"""Exercise checks of the GAN lessons: the discriminator and generator losses and a prediction of
+the saturating loss's gradient (lesson 01), a transposed convolution's output size, a prediction of
+the generator's parameter counts and an uneven upsampling kernel (lesson 02), the conditional generator's input
 (lesson 03) and the WGAN-GP gradient penalty (lesson 04). Each compares with gankit's reference on inputs
 with a known answer and names the likely mistake."""
 
@@ -17,13 +18,29 @@ from gankit.checks.core import (
     call_loss,
     diagnose,
     lesson_check,
+    not_written,
     run_student,
 )
 from gankit.models import ConditionalGenerator, ConditionalGeneratorConfig
 from gankit.train import gradient_penalty
 
 __all__ = ["check_discriminator_loss", "check_generator_loss", "check_gradient_penalty", "check_transposed_conv_size",
-           "check_one_hot_concat"]
+           "check_one_hot_concat", "check_saturation_prediction", "check_head_start_change", "check_parameter_prediction",
+           "check_checkerboard"]
+
+
+def _number(value: object, name: str) -> float:
+    """A student's numeric answer as a float: the stub's ``...`` (or None) is "not written yet"."""
+    if value is Ellipsis or value is None:
+        raise not_written(name)
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CheckFailed(f"{name} should be a number, got {type(value).__name__}: {value!r}.")
+    if not math.isfinite(value):
+        raise CheckFailed(f"{name} should be a finite number, got {value}: the gradient you are predicting is "
+                          f"small, but it is not zero, so the ratio is finite.")
+    return float(value)
 
 
 def check_discriminator_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
@@ -254,3 +271,195 @@ def check_one_hot_concat(fn: Callable[[torch.Tensor, torch.Tensor, int], torch.T
                           "must be z unchanged, the last 10 a single 1 at column 4 + y.")
     print("✓ one_hot_concat is right: G(z, y) = DCGAN generator([z; one_hot(y)]), exactly what gankit's "
           "ConditionalGenerator does.")
+
+
+# --------------------------------------------------------------------------- lesson 01: predict, then measure
+
+
+def check_saturation_prediction(predicted_ratio: object, measured_ratio: float, d_fake: float) -> None:
+    """Compare a student's prediction of ‖∇_θ L_nonsat‖ / ‖∇_θ L_sat‖ (the gradient norms the two
+    generator losses send into G's weights) with the ratio the lesson measured, against a
+    discriminator whose mean belief in G's samples is ``d_fake``.
+
+    Per sample, the gradients with respect to the logit are −(1 − D) and −D, and the chain rule
+    multiplies both by the same ∂a/∂θ; so when every D(G(z)) is small the ratio is about
+    (1 − D)/D ≈ 1/D. A prediction within a factor of 2 of the measurement passes."""
+    predicted = _number(predicted_ratio, "predicted_ratio")
+    measured, d = float(measured_ratio), float(d_fake)
+    if not (measured > 0 and 0 < d < 1):
+        raise CheckFailed(f"The measurement itself looks wrong (ratio {measured}, mean D(G(z)) {d}): run the cell "
+                          f"that trains the confident D, then this one, without changes.")
+    close = abs(math.log(predicted / measured)) <= math.log(2) if predicted > 0 else False
+    if close:
+        print(f"✓ You predicted {predicted:,.4g}; the measured ratio is {measured:,.4g} (within a factor of 2). "
+              f"Per sample the two gradients with respect to the logit are −(1 − D) and −D, and the chain rule "
+              f"multiplies both by the same ∂a/∂θ: with mean D(G(z)) = {d:.2e}, (1 − D)/D = {(1 - d) / d:,.4g}.")
+        return
+    per_sample = (1 - d) / d
+    if predicted <= 0:
+        hint = "a ratio of two norms is positive."
+    elif math.isclose(predicted, d / (1 - d), rel_tol=0.5) or math.isclose(predicted, d, rel_tol=0.5):
+        hint = ("that is the ratio the other way round (saturating / non-saturating). The question asks how many "
+                "times LARGER the non-saturating gradient is.")
+    elif predicted <= 2:
+        hint = ("you predicted that the two losses send gradients of about the same size, or that the saturating "
+                "one is larger. Look at the gradient with respect to the logit a: −σ(a) for the saturating loss, "
+                "−(1 − σ(a)) for the non-saturating one, and σ(a) = D(G(z)) is tiny against this D.")
+    elif predicted > measured:
+        hint = (f"the saturating gradient is small but not zero: per sample it is the non-saturating one scaled "
+                f"by D/(1 − D). With mean D(G(z)) = {d:.2e}, expect a ratio near (1 − D)/D = {per_sample:,.4g}.")
+    else:
+        hint = (f"the gap is bigger than you predicted. Per sample, the saturating gradient with respect to the logit "
+                f"is −D and the non-saturating one −(1 − D); the rest of the chain rule is the same for both. With "
+                f"mean D(G(z)) = {d:.2e}, that is a factor of about (1 − D)/D = {per_sample:,.4g}.")
+    raise CheckFailed(f"You predicted a ratio of {predicted:,.4g}; the measurement gave {measured:,.4g} "
+                      f"(a prediction within a factor of 2 passes): {hint}")
+
+
+def check_head_start_change(head_start_steps: object, d_fake: float, ratio: float, d_fake_before: float,
+                            ratio_before: float, steps_before: int = 300) -> None:
+    """The change-and-measure exercise of lesson 01: give D a shorter head start than
+    ``steps_before``, so that its mean belief in G's samples ``d_fake`` lies between 0.001 and
+    0.1, and measure the gradient ratio again. Passes when the student made that change and the
+    measured ``ratio`` is still (1 − D)/D within a factor of 1.5 — the per-sample argument the
+    lesson makes; a ratio off that line fails (the lesson's claim did not hold)."""
+    steps = _number(head_start_steps, "head_start_steps")
+    if steps != int(steps) or steps < 0:
+        raise CheckFailed(f"head_start_steps should be a whole number of D updates (0 or more), got {head_start_steps}.")
+    steps, d, before = int(steps), float(d_fake), float(d_fake_before)
+    if steps == steps_before:
+        raise CheckFailed(f"head_start_steps = {steps} is the head start D already had: change it, so that D is "
+                          f"less sure of itself.")
+    if steps > steps_before:
+        raise CheckFailed(f"{steps} steps make D even more confident than the {steps_before} above (its belief in "
+                          f"G's samples: {d:.1e}); the exercise asks for a shorter head start.")
+    if d > 0.1:
+        raise CheckFailed(f"After {steps} steps D's mean belief in G's samples is {d:.3f}: D has hardly started, and "
+                          f"near D = 1/2 the two losses send gradients of about the same size, which says little. "
+                          f"Give D more steps, so that the belief lands between 0.001 and 0.1.")
+    if d < 1e-3:
+        raise CheckFailed(f"After {steps} steps D's mean belief in G's samples is still {d:.1e}, almost as confident "
+                          f"as with {steps_before}. Give it fewer steps, so that the belief lands between 0.001 and 0.1.")
+    expected = (1 - d) / d
+    print(f"head start {steps_before:>4} steps: mean D(G(z)) = {before:.2e}, measured ratio {ratio_before:,.4g}, "
+          f"(1 − D)/D = {(1 - before) / before:,.4g}")
+    print(f"head start {steps:>4} steps: mean D(G(z)) = {d:.2e}, measured ratio {ratio:,.4g}, "
+          f"(1 − D)/D = {expected:,.4g}")
+    lesson_check(
+        abs(math.log(ratio / expected)) <= math.log(1.5) and ratio < ratio_before,
+        f"A shorter head start, a less confident D ({before:.1e} → {d:.3f}), a ratio {ratio_before / ratio:,.0f} times "
+        f"smaller: at both points the saturating gradient is the non-saturating one scaled by about D/(1 − D).",
+        f"The measured ratio {ratio:,.4g} is not (1 − D)/D = {expected:,.4g} within a factor of 1.5 (or did not fall "
+        f"below {ratio_before:,.4g}): the per-sample argument of section 5 did not describe this run. Were the same "
+        f"noise and the same G used for both measurements?",
+    )
+
+
+# --------------------------------------------------------------------------- lesson 02: predict, then count
+
+
+def check_parameter_prediction(predicted_project: object, predicted_conv: object, generator: nn.Module) -> None:
+    """Compare predicted parameter counts of a DCGANGenerator's linear projection
+    (``generator.project[0]``) and first transposed convolution (``generator.upsample[0]``)
+    with the counts of the layers themselves, naming the usual slips."""
+    project, conv = generator.project[0], generator.upsample[0]
+    got_p = _number(predicted_project, "predicted_project_params")
+    got_c = _number(predicted_conv, "predicted_conv_params")
+    n_p = sum(p.numel() for p in project.parameters())
+    n_c = sum(p.numel() for p in conv.parameters())
+    total = sum(p.numel() for p in generator.parameters())
+    z, outs = project.in_features, project.out_features
+    maps = conv.in_channels
+    side = math.isqrt(outs // maps)
+    k = conv.kernel_size[0]
+    c_in, c_out = conv.in_channels, conv.out_channels
+    print(f"{'layer':<46} {'you predicted':>14} {'counted':>10}")
+    print(f"{f'G.project[0]: Linear({z} -> {outs})':<46} {got_p:>14,.0f} {n_p:>10,}")
+    print(f"{f'G.upsample[0]: ConvTranspose2d({c_in} -> {c_out}, {k}x{k})':<46} {got_c:>14,.0f} {n_c:>10,}")
+    print(f"the whole generator: {total:,} parameters, {n_p / total:.0%} of them in the projection")
+    wrong = []
+    if got_p != n_p:
+        wrong.append("Projection: " + diagnose(got_p, {
+            f"a linear layer has one weight per (input, output) pair, and its outputs are all {maps}·{side}·{side} "
+            f"= {outs:,} numbers of the feature maps, not just the {maps} maps.": z * maps,
+            "that counts a bias per output; this layer has bias=False (the batch norm after it has its own shift).":
+                z * outs + outs,
+            f"the projection makes 2·width = {maps} feature maps, not width.": z * (maps // 2) * side * side,
+            f"the maps it makes are {side}×{side} (a quarter of the image side), not 28×28.": z * maps * 28 * 28,
+        }, fallback=f"count latent_dim × (2·width · {side} · {side}) weights (see DCGANGenerator.project)."))
+    if got_c != n_c:
+        wrong.append("Transposed convolution: " + diagnose(got_c, {
+            f"a convolution's kernel is a {k}×{k} patch, so each (input, output) channel pair has {k * k} "
+            f"weights, not one.": c_in * c_out,
+            f"the kernel is {k}×{k}: {k * k} weights per channel pair, not {k}.": c_in * c_out * k,
+            "a convolution shares its kernel across every position of the map: the count does not depend on the "
+            f"map's size ({side}×{side} in, {2 * side}×{2 * side} out).": c_in * c_out * k * k * side * side,
+            "a convolution shares its kernel across every position of the map: the count does not depend on "
+            f"the map's size ({2 * side}×{2 * side} out).": c_in * c_out * k * k * 4 * side * side,
+            "that counts a bias per output channel; this layer has bias=False (batch norm follows).":
+                c_in * c_out * k * k + c_out,
+            f"there is one {k}×{k} kernel per (input channel, output channel) pair: {c_in} × {c_out} of them.":
+                c_in * k * k,
+        }, fallback=f"count in_channels × out_channels × kernel × kernel ({c_in}, {c_out}, {k}; no bias)."))
+    if wrong:
+        raise CheckFailed(" ".join(wrong))
+    print(f"✓ Both right. The projection holds {n_p / total:.0%} of G's parameters: a linear layer pays for every "
+          f"(input, output) pair, while a convolution reuses one small kernel at every position of the map.")
+
+
+# --------------------------------------------------------------------------- lesson 02: change the kernel, measure
+
+
+def _stamp_counts(kernel: int, padding: int, output_padding: int, n: int = 7, stride: int = 2) -> torch.Tensor:
+    """How many kernel taps reach each output pixel of a stride-2 transposed convolution of an
+    all-ones n×n map with an all-ones kernel: (out, out)."""
+    layer = nn.ConvTranspose2d(1, 1, kernel, stride=stride, padding=padding, output_padding=output_padding, bias=False)
+    nn.init.ones_(layer.weight)
+    with torch.no_grad():
+        return layer(torch.ones(1, 1, n, n))[0, 0]
+
+
+def check_checkerboard(kernel_size: object, padding: object, output_padding: object) -> None:
+    """A stride-2 transposed convolution that still maps 7×7 to 14×14 but whose kernel the stride
+    does not divide: measure how unevenly its stamps overlap (all-ones kernel and input: the
+    count of taps per output pixel), next to the lesson's kernel 4, which overlaps evenly."""
+    values = []
+    for value, name in [(kernel_size, "kernel_size"), (padding, "padding"), (output_padding, "output_padding")]:
+        number = _number(value, name)
+        if number != int(number):
+            raise CheckFailed(f"{name} should be a whole number, got {value}.")
+        values.append(int(number))
+    k, p, op = values
+    if k < 1 or p < 0 or op < 0:
+        raise CheckFailed(f"kernel_size must be ≥ 1 and padding, output_padding ≥ 0; got {k}, {p}, {op}.")
+    if op >= 2:
+        raise CheckFailed(f"output_padding = {op}: PyTorch allows it only below the stride (2), so 0 or 1.")
+    if p >= k:
+        raise CheckFailed(f"padding {p} is not smaller than the kernel {k}: it would crop away all the kernel adds.")
+    try:
+        counts = _stamp_counts(k, p, op)
+    except RuntimeError as exc:
+        raise CheckFailed(f"PyTorch refused ConvTranspose2d(kernel={k}, stride=2, padding={p}, "
+                          f"output_padding={op}): {exc}") from exc
+    size = counts.shape[-1]
+    if size != 14:
+        raise CheckFailed(f"With kernel {k}, padding {p}, output_padding {op} a 7×7 map becomes {size}×{size}, not "
+                          f"14×14: the size is (7 − 1)·2 − 2·padding + kernel + output_padding. With an odd kernel, "
+                          f"output_padding = 1 adds the one row and column that the formula leaves out.")
+    inner = counts[k:-k, k:-k]  # away from the border, where fewer input pixels reach
+    low, high = inner.min().item(), inner.max().item()
+    even = _stamp_counts(4, 1, 0)[4:-4, 4:-4]
+    print(f"taps per output pixel, a 4x4 patch away from the border (kernel {k}):")
+    for row in inner[:4, :4].int().tolist():
+        print("   ", *(f"{v:2d}" for v in row))
+    print(f"the lesson's kernel 4: every pixel away from the border gets {int(even.min())} taps "
+          f"(from {int(even.min())} to {int(even.max())})")
+    if low == 0:
+        raise CheckFailed(f"Kernel {k} is smaller than the stride 2, so some output pixels get no tap at all (the "
+                          f"zeros above): that is a grid of holes, not overlapping stamps. Pick a kernel larger than "
+                          f"the stride that the stride does not divide.")
+    if k % 2 == 0 or high == low:
+        raise CheckFailed(f"Kernel {k} is divisible by the stride 2, so every output pixel gets the same number of "
+                          f"taps ({int(low)}): no checkerboard. The exercise asks for a kernel that 2 does not divide.")
+    print(f"✓ Kernel {k} keeps 7 → 14 but stamps unevenly: neighbouring pixels get between {int(low)} and {int(high)} "
+          f"taps, a {high / low:.0f}:1 checkerboard before any training (kernel 4: {int(even.min())} taps everywhere).")
