@@ -19,7 +19,8 @@ reparameterisation trick: the randomness sits in ε, so gradients flow through �
 
 Units: every log-likelihood here is in **nats per image** — summed over the image's
 pixels (and over latent dimensions for the KL), one number per example; a loss is the
-mean of those over the batch. This is the scale papers report (e.g. "−ELBO 96.7 nats").
+mean of those over the batch. This is the scale papers report (Burda et al. 2016, Table 1,
+give test NLLs of binarised MNIST digits in nats per image).
 
 Two decoders (``VAEConfig.likelihood``):
 
