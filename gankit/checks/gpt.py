@@ -1,17 +1,33 @@
-"""Exercise checks of the GPT lessons: top-p sampling (lesson 09) and freezing all but the
-top block (lesson 10)."""
+"""Exercise checks of the GPT lessons. Lesson 09: the loss of an untrained model (a
+prediction), top-p sampling, and temperature against novelty (a change and its measure).
+Lesson 10: freezing all but the top blocks, the share of parameters left trainable (a
+prediction), and how deep to unfreeze (a change and its measure)."""
 
 from __future__ import annotations
 
 from typing import Callable
 
+import math
+import numbers
+
 import torch
 
-from gankit.checks.core import CheckFailed, run_student
+from gankit.checks.core import CheckFailed, not_written, run_student
 from gankit.models import GPT, GPTConfig
 from gankit.models.transformer import freeze_all_but_top
+from gankit.train import evaluate_lm
 
-__all__ = ["check_top_p", "check_freeze_top"]
+__all__ = ["check_top_p", "check_freeze_top", "check_untrained_loss_prediction", "check_temperature_novelty",
+           "check_trainable_share_prediction", "check_unfreeze_depth"]
+
+
+def _prediction(value, name: str) -> float:
+    """A student's prediction as a float; the stub's ``...`` is "not written yet"."""
+    if value is ... or value is None:
+        raise not_written(name)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
+        raise CheckFailed(f"{name} should be one number (a float), got {value!r}.")
+    return float(value)
 
 
 def check_top_p(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> None:
@@ -84,3 +100,137 @@ def check_freeze_top(fn: Callable) -> None:
                               f"return how many numbers are trainable, sum(p.numel() for p in model.parameters() "
                               f"if p.requires_grad) = {expected_count}.")
     print("✓ freeze_top is correct: only the last blocks, ln_f and the head stay trainable, and the count is right.")
+
+
+def check_untrained_loss_prediction(predicted, measured: float, vocab_size: int, n_name_tokens: int,
+                                    tolerance: float = 0.04) -> None:
+    """Compare the student's prediction of a freshly initialised GPT's validation loss (nats
+    per character) with the loss measured after it. An untrained model with small random
+    weights gives every one of its ``vocab_size`` outputs about the same probability, so the
+    loss is close to ln(vocab_size) — control tokens included, since the head scores them too
+    (``n_name_tokens`` counts only what a name can contain)."""
+    got = _prediction(predicted, "predicted_untrained_loss")
+    uniform = math.log(vocab_size)
+    mistakes = {}
+    if n_name_tokens != vocab_size:
+        mistakes[math.log(n_name_tokens)] = (
+            f"ln {n_name_tokens} = {math.log(n_name_tokens):.3f} is uniform over the {n_name_tokens} tokens a name "
+            f"can contain, but the untrained model does not know that the control tokens never come next: its "
+            f"head scores all {vocab_size} tokens, and spreads its probability over all of them.")
+    mistakes.update({
+        math.log2(vocab_size): "That is the loss in bits (log base 2); the lesson measures nats (natural log): divide by ln 2.",
+        1 / vocab_size: "That is the probability the model gives each token; the loss is minus its logarithm.",
+        float(vocab_size): "That is the number of tokens; the loss is the logarithm of it (for a uniform guess).",
+        0.0: "A loss of 0 means every next character is predicted with certainty; an untrained model knows nothing.",
+    })
+    for value, hint in mistakes.items():
+        if math.isclose(got, value, abs_tol=0.01):
+            raise CheckFailed(f"You predicted {got:.3f} nats per character; the untrained model measured {measured:.3f}. {hint}")
+    if abs(got - measured) > tolerance:
+        direction = "lower" if got < measured else "higher"
+        raise CheckFailed(
+            f"You predicted {got:.3f} nats per character; the untrained model measured {measured:.3f}, so your "
+            f"guess is {abs(got - measured):.2f} too {direction}. With small random weights every logit is near 0: "
+            f"what probability does that give each of the model's {vocab_size} outputs, and what is −log of it?")
+    print(f"✓ Predicted {got:.3f}, measured {measured:.3f} nats per character: an untrained model guesses "
+          f"uniformly over its {vocab_size} outputs, ln {vocab_size} = {uniform:.3f} (within ±{tolerance} is close enough).")
+
+
+def check_temperature_novelty(fn: Callable[[float], float], share_at_1: float, cold: float = 0.5,
+                              hot: float = 1.5) -> None:
+    """Check ``fn(temperature) -> float``: the share of names sampled at ``temperature`` that
+    are not in the training list, measured at a ``cold`` and a ``hot`` temperature around the
+    lesson's own measurement at temperature 1 (``share_at_1``). A lower temperature sharpens
+    the distribution towards the likeliest names, which are mostly training names; a higher
+    one flattens it, so more names are new. The check fails if the measurements do not show it."""
+    if not cold < 1 < hot:
+        raise CheckFailed(f"Measure one temperature below 1 and one above (got {cold} and {hot}).")
+    shares = {}
+    for t in (cold, hot):
+        out = run_student(fn, "novelty_at", t)
+        if isinstance(out, torch.Tensor) and out.numel() == 1:
+            out = out.item()
+        if isinstance(out, bool) or not isinstance(out, numbers.Real):
+            raise CheckFailed(f"novelty_at({t}) should return a share (a float from 0 to 1), got {out!r}.")
+        if out > 1:
+            raise CheckFailed(f"novelty_at({t}) returned {out}: that looks like a count. Divide by the number "
+                              f"of names sampled, to get a share from 0 to 1.")
+        if out < 0:
+            raise CheckFailed(f"novelty_at({t}) returned {out}: a share is from 0 to 1.")
+        shares[t] = float(out)
+    table = f"new names: {shares[cold]:.0%} at temperature {cold}, {share_at_1:.0%} at 1 (section 6), {shares[hot]:.0%} at {hot}"
+    if shares[cold] == shares[hot]:
+        raise CheckFailed(f"{table}. The same share at both temperatures: does your function pass "
+                          f"temperature=temperature to text.sample_texts?")
+    if shares[cold] > shares[hot]:
+        raise CheckFailed(f"{table}. Your share falls as the temperature rises: did you count the names that ARE in "
+                          f"the training list (copies) instead of the new ones? Section 6 counts the new ones.")
+    if not shares[cold] < share_at_1 < shares[hot]:
+        raise CheckFailed(f"{table}. Expected fewer new names when cold and more when hot, with section 6's "
+                          f"share at temperature 1 in between. Sample enough names (a few hundred) for the shares "
+                          f"to be steady, from `model`, and count those not in `train_set`.")
+    print(f"✓ {table}. A low temperature concentrates the samples on the likeliest names, which the model "
+          f"learned from the training list; a high one spreads them out, towards names never seen (and spellings "
+          f"that are not names: look at them).")
+
+
+def check_trainable_share_prediction(predicted, n_trainable: int, n_total: int, n_blocks: int, n_layer: int,
+                                     tolerance: float = 0.03) -> None:
+    """Compare the student's prediction of the share of a GPT's parameters left trainable by
+    ``freeze_top(model, n_blocks)`` with the share measured after it (``n_trainable`` of
+    ``n_total``)."""
+    got = _prediction(predicted, "predicted_trainable_share")
+    share = n_trainable / n_total
+    where = f"You predicted {got:.3f}; freeze_top(partial, {n_blocks}) left {n_trainable:,} of {n_total:,} parameters trainable, {share:.3f}"
+    if abs(got - share) <= tolerance:
+        print(f"✓ {where}. The {n_layer} blocks are the same size and hold nearly all the parameters; the "
+              f"embeddings, ln_f and the head are small, so the share is close to {n_blocks}/{n_layer}.")
+        return
+    if 1 < got <= 100 and abs(got / 100 - share) <= tolerance:
+        raise CheckFailed(f"{where}. Your number looks like a percentage: write the share as a fraction from 0 to 1.")
+    if abs((1 - got) - share) <= tolerance:
+        raise CheckFailed(f"{where}. You predicted the share that is frozen: the question is what stays trainable.")
+    if got > 1 or got < 0:
+        raise CheckFailed(f"{where}. A share is a fraction from 0 to 1.")
+    if got < share:
+        raise CheckFailed(f"{where}. Too low: the trainable part is the last {n_blocks} block(s) as well as ln_f and the "
+                          f"head, and each block is one of {n_layer} equal blocks that hold nearly all the parameters.")
+    raise CheckFailed(f"{where}. Too high: the embeddings and the lower {n_layer - n_blocks} block(s) are frozen, and "
+                      f"the blocks hold nearly all the parameters.")
+
+
+def check_unfreeze_depth(fn: Callable[[int], float], pretrained: torch.nn.Module, val_data,
+                         depths: tuple[int, int] = (0, 2), margin: float = 0.02) -> dict[int, float]:
+    """Check ``fn(n_blocks) -> float``: a short fine-tune of a *copy* of ``pretrained`` with all
+    but its last ``n_blocks`` blocks frozen, returning the validation loss (``val_data``).
+    Run at two depths, everything else equal: the deeper fine-tune must reach a lower
+    validation loss by ``margin`` nats per character (it can adapt more of the model), and the
+    pretrained model must be left as it was. Returns ``{n_blocks: loss}``."""
+    before = evaluate_lm(pretrained, val_data)
+    losses = {}
+    for n in depths:
+        out = run_student(fn, "short_finetune", n)
+        if isinstance(out, torch.Tensor) and out.numel() == 1:
+            out = out.item()
+        if isinstance(out, bool) or not isinstance(out, numbers.Real) or not math.isfinite(float(out)):
+            raise CheckFailed(f"short_finetune({n}) should return the validation loss (a float), got {out!r}.")
+        losses[n] = float(out)
+        if evaluate_lm(pretrained, val_data) != before:
+            raise CheckFailed(f"short_finetune({n}) changed `pretrained` itself: train a copy, "
+                              f"copy.deepcopy(pretrained), so every run starts from the same pretrained weights.")
+    shallow, deep = depths
+    table = (f"validation loss after the short fine-tune: {losses[shallow]:.3f} with {shallow} block(s) unfrozen, "
+             f"{losses[deep]:.3f} with {deep} (the pretrained model: {before:.3f})")
+    if any(loss >= before for loss in losses.values()):
+        raise CheckFailed(f"{table}. A fine-tune should lower the loss on first names: does your function train the "
+                          f"copy with train_lm on first_data['train'], and evaluate that copy on first_data['val']?")
+    if math.isclose(losses[shallow], losses[deep], abs_tol=1e-6):
+        raise CheckFailed(f"{table}. The same loss at both depths: n_blocks had no effect. Call "
+                          f"freeze_top(copy, n_blocks) before training the copy.")
+    if not losses[deep] < losses[shallow] - margin:
+        raise CheckFailed(f"{table}. Unfreezing more blocks did not lower the validation loss by at least {margin} "
+                          f"nats per character. Use the same steps, learning rate and seed at both depths.")
+    print(f"✓ {table}. With everything else equal, {deep} trainable block(s) fit first names better than "
+          f"{shallow}: the deeper the fine-tune, the more of the model can adapt — at the cost of more trainable "
+          f"parameters, more compute per step, and more of the pretraining changed.")
+    return losses
