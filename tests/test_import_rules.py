@@ -195,3 +195,18 @@ def test_the_rule_itself_catches_an_upward_import(source, layer_of, allowed):
     is caught, a known downward one is allowed."""
     (node, target), = gankit_imports(ast.parse(source), layer_of, False)
     assert (layer(target) in ALLOWED[layer(layer_of)]) is allowed
+
+
+def test_check_names_are_unique_across_families():
+    """gankit.checks re-exports every family module's ``__all__`` with a star import, where a
+    second module's name would silently replace the first's (lesson 05's and lesson 01's
+    generator-loss checks share a name; that is why gan_debugging is not star-imported)."""
+    import gankit.checks as checks
+
+    seen: dict[str, str] = {}
+    for module in checks._FAMILIES:
+        for name in module.__all__:
+            assert name not in seen, f"{name} is in both {seen[name]} and {module.__name__}: rename one"
+            seen[name] = module.__name__
+            assert getattr(checks, name) is getattr(module, name)
+    assert set(checks.__all__) >= set(seen)
