@@ -59,14 +59,24 @@ def test_saturation_prediction_stub_non_number_and_infinity():
 
 # --------------------------------------------------------------------------- lesson 01, exercise 3 (change and measure)
 
-BEFORE = dict(d_fake_before=1e-4, ratio_before=9_000.0)
+BEFORE = (1e-4, 9_000.0)   # the confident D's mean D(G(z)) and the ratio measured against it
+
+
+def measured(d, ratio):
+    """A stand-in for the lesson's measurement: records the head starts it is asked for."""
+    def measure(steps):
+        measure.calls.append(steps)
+        return d, ratio
+    measure.calls = []
+    return measure
 
 
 def test_head_start_change_passes_when_the_ratio_follows_one_minus_d_over_d(capsys):
     d = 0.02                                      # (1 - 0.02)/0.02 = 49
-    check_head_start_change(30, d, 47.0, **BEFORE)
+    measure = measured(d, 47.0)
+    check_head_start_change(30, measure, *BEFORE)
     out = capsys.readouterr().out
-    assert "✓" in out and "49" in out
+    assert "✓" in out and "49" in out and measure.calls == [30]
 
 
 @pytest.mark.parametrize("steps, d, ratio, hint", [
@@ -78,14 +88,22 @@ def test_head_start_change_passes_when_the_ratio_follows_one_minus_d_over_d(caps
     (12.5, 0.02, 47.0, "whole number"),
 ])
 def test_head_start_change_names_the_mistake(steps, d, ratio, hint):
-    assert hint in fails(check_head_start_change, steps, d, ratio, *BEFORE.values())
+    assert hint in fails(check_head_start_change, steps, measured(d, ratio), *BEFORE)
+
+
+def test_head_start_change_measures_only_a_sensible_number():
+    measure = measured(0.02, 47.0)
+    for steps in (..., 300, 1000, -1, "30"):
+        with pytest.raises(CheckFailed):
+            check_head_start_change(steps, measure, *BEFORE)
+    assert measure.calls == []                    # the stub's `...` never reaches the training
+    assert "not written yet" in fails(check_head_start_change, ..., measure, *BEFORE)
 
 
 def test_head_start_change_fails_when_the_lesson_claim_does_not_hold():
     # D = 0.02 predicts a ratio of 49; a measured 200 is off by more than 1.5x: the lesson check fails
-    message = fails(check_head_start_change, 30, 0.02, 200.0, *BEFORE.values())
+    message = fails(check_head_start_change, 30, measured(0.02, 200.0), *BEFORE)
     assert "Lesson check failed" in message and "did not describe this run" in message
-    assert "not written yet" in fails(check_head_start_change, ..., 0.02, 47.0, *BEFORE.values())
 
 
 # --------------------------------------------------------------------------- lesson 02, exercise 2 (predict)

@@ -316,23 +316,26 @@ def check_saturation_prediction(predicted_ratio: object, measured_ratio: float, 
                       f"(a prediction within a factor of 2 passes): {hint}")
 
 
-def check_head_start_change(head_start_steps: object, d_fake: float, ratio: float, d_fake_before: float,
-                            ratio_before: float, steps_before: int = 300) -> None:
+def check_head_start_change(head_start_steps: object, measure: Callable[[int], tuple[float, float]],
+                            d_fake_before: float, ratio_before: float, steps_before: int = 300) -> None:
     """The change-and-measure exercise of lesson 01: give D a shorter head start than
-    ``steps_before``, so that its mean belief in G's samples ``d_fake`` lies between 0.001 and
-    0.1, and measure the gradient ratio again. Passes when the student made that change and the
-    measured ``ratio`` is still (1 − D)/D within a factor of 1.5 — the per-sample argument the
-    lesson makes; a ratio off that line fails (the lesson's claim did not hold)."""
+    ``steps_before``, so that its mean belief in G's samples lies between 0.001 and 0.1, and
+    measure the gradient ratio again. ``measure(steps)`` trains that D and returns
+    (mean D(G(z)), ratio); it is called only once the number itself is sensible. Passes when the
+    student made that change and the measured ratio is still (1 − D)/D within a factor of 1.5 —
+    the per-sample argument the lesson makes; a ratio off that line fails (the lesson's claim
+    did not hold)."""
     steps = _number(head_start_steps, "head_start_steps")
     if steps != int(steps) or steps < 0:
         raise CheckFailed(f"head_start_steps should be a whole number of D updates (0 or more), got {head_start_steps}.")
-    steps, d, before = int(steps), float(d_fake), float(d_fake_before)
+    steps, before = int(steps), float(d_fake_before)
     if steps == steps_before:
         raise CheckFailed(f"head_start_steps = {steps} is the head start D already had: change it, so that D is "
                           f"less sure of itself.")
     if steps > steps_before:
-        raise CheckFailed(f"{steps} steps make D even more confident than the {steps_before} above (its belief in "
-                          f"G's samples: {d:.1e}); the exercise asks for a shorter head start.")
+        raise CheckFailed(f"{steps} steps make D even more confident than the {steps_before} above; the exercise "
+                          f"asks for a shorter head start.")
+    d, ratio = (float(v) for v in measure(steps))
     if d > 0.1:
         raise CheckFailed(f"After {steps} steps D's mean belief in G's samples is {d:.3f}: D has hardly started, and "
                           f"near D = 1/2 the two losses send gradients of about the same size, which says little. "
