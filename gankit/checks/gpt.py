@@ -12,7 +12,7 @@ import numbers
 
 import torch
 
-from gankit.checks.core import CheckFailed, not_written, run_student
+from gankit.checks.core import CheckFailed, run_student
 from gankit.models import GPT, GPTConfig
 from gankit.models.transformer import freeze_all_but_top
 from gankit.train import evaluate_lm
@@ -23,8 +23,8 @@ __all__ = ["check_top_p", "check_freeze_top", "check_untrained_loss_prediction",
 
 def _prediction(value, name: str) -> float:
     """A student's prediction as a float; the stub's ``...`` is "not written yet"."""
-    if value is ... or value is None:
-        raise not_written(name)
+    if value is ... or value is None:  # the student version's stub is `name = ...  # YOUR CODE HERE`
+        raise CheckFailed(f"{name} is not written yet: replace the `...` with your prediction (a number).")
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)):
         raise CheckFailed(f"{name} should be one number (a float), got {value!r}.")
     return float(value)
