@@ -174,3 +174,16 @@ def test_checkerboard_names_the_mistake(k, p, op, hint):
 def test_checkerboard_stub():
     assert "not written yet" in fails(check_checkerboard, ..., 1, 1)
     assert "not written yet" in fails(check_checkerboard, 3, 1, ...)
+
+
+def test_the_new_lesson_02_checks_leave_the_random_stream_alone(G):
+    """Lesson 02 trains right after its exercises: a check that drew random numbers would change
+    every seeded figure of the lesson (its benchmarks compare them across sessions)."""
+    torch.manual_seed(0)
+    check_parameter_prediction(PROJECT, CONV, G)
+    check_checkerboard(3, 1, 1)
+    with pytest.raises(CheckFailed):
+        check_checkerboard(4, 1, 0)
+    after = torch.rand(3)
+    torch.manual_seed(0)
+    assert torch.equal(after, torch.rand(3))

@@ -416,7 +416,10 @@ def check_parameter_prediction(predicted_project: object, predicted_conv: object
 def _stamp_counts(kernel: int, padding: int, output_padding: int, n: int = 7, stride: int = 2) -> torch.Tensor:
     """How many kernel taps reach each output pixel of a stride-2 transposed convolution of an
     all-ones n×n map with an all-ones kernel: (out, out)."""
-    layer = nn.ConvTranspose2d(1, 1, kernel, stride=stride, padding=padding, output_padding=output_padding, bias=False)
+    with torch.random.fork_rng(devices=[]):  # building a layer draws its initial weights: leave the lesson's
+        #                                         random stream (its training run comes next) as it was
+        layer = nn.ConvTranspose2d(1, 1, kernel, stride=stride, padding=padding, output_padding=output_padding,
+                                   bias=False)
     nn.init.ones_(layer.weight)
     with torch.no_grad():
         return layer(torch.ones(1, 1, n, n))[0, 0]
