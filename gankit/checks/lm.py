@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from gankit.checks.core import CheckFailed, diagnose, not_written, run_student
+from gankit.models.transformer import Block, GPTConfig
 
 __all__ = ["check_causal_attention", "check_attention_prediction", "check_transformer_block", "check_block_parameter_prediction",
            "check_without_positions"]
@@ -179,8 +180,6 @@ def _block_variant(p: dict[str, torch.Tensor], x: torch.Tensor, n_head: int, *, 
 
 def _random_block(n_embd: int, n_head: int, seed: int = 0):
     """gankit's Block with every weight random (LayerNorm's too, so a swap of the two shows)."""
-    from gankit.models.transformer import Block, GPTConfig
-
     gen = torch.Generator().manual_seed(seed)
     block = Block(GPTConfig(n_embd=n_embd, n_head=n_head, dropout=0.0)).eval()
     with torch.no_grad():
