@@ -52,7 +52,8 @@ Labels = int | Sequence[int] | torch.Tensor
 @dataclass
 class ConditionalVAEConfig(VAEConfig):
     """:class:`~gankit.models.vae.VAEConfig` plus the number of classes. The defaults are
-    lesson 07's: a small code (4 numbers) leaves the digit's identity to the label."""
+    lesson 07's widths and a small code, which leaves the digit's identity to the label (the
+    lesson itself sets ``latent_dim = 3``; the bundled ``cvae_digits`` checkpoint has 4)."""
 
     latent_dim: int = 4  # size of the code z: small, so that z holds style and y holds the digit
     hidden_dims: list[int] = field(default_factory=lambda: [256, 256])  # encoder widths; the decoder mirrors them

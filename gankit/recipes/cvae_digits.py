@@ -1,9 +1,9 @@
 """cvae_digits: lesson 07's conditional VAE, trained with early stopping on a validation
-split — the style-transfer model that the evaluation lesson loads.
+split: a bundled style-transfer model (no lesson loads it at present).
 
-The same model as the lesson (:class:`gankit.models.ConditionalVAE`: MLP encoder and
-decoder of widths 256, 256, a 4-number code, the one-hot label appended to each network's
-input, Bernoulli decoder), trained by the same loop (:func:`gankit.train.train_vae`, Adam
+The model of the lesson (:class:`gankit.models.ConditionalVAE`: MLP encoder and
+decoder of widths 256, 256, the one-hot label appended to each network's input,
+Bernoulli decoder) with a 4-number code (the lesson now uses 3), trained by the same loop (:func:`gankit.train.train_vae`, Adam
 with a cosine learning-rate decay) on the same 4,000 training digits with their labels,
 binarised at 0.5 as in lessons 06 and 07 (so that the Bernoulli decoder's −log p(x | z, y)
 is the log-probability of a binary image, in nats). The 1,000 held-out digits, binarised
@@ -47,7 +47,7 @@ from gankit.train import VAETrainConfig, evaluate_vae, train_vae
 from gankit.utils import get_device, seed_everything
 
 NAME = "cvae_digits"
-DESCRIPTION = ("lesson 07's conditional VAE (MLP 256-256, code of 4, one-hot labels) trained up to 8,000 steps on the "
+DESCRIPTION = ("lesson 07's conditional VAE (MLP 256-256, one-hot labels) with a code of 4 trained up to 8,000 steps on the "
                "bundled training digits (binarised) with their labels, early-stopped on 400 of them; style-transfer agreement and "
                "likelihoods on the held-out 1,000")
 DEFAULT_OUT = "data/checkpoints/cvae_digits.pt"
@@ -57,7 +57,7 @@ PARAMS = {
     "eval_every": 250,  # validation −ELBO every N steps; the best weights are kept
     "batch_size": 128,
     "lr": 3e-3,  # peak learning rate, cosine decay (as the lesson)
-    "latent_dim": 4,  # as the lesson (its section 7 measures agreement against the code size)
+    "latent_dim": 4,  # lesson 07 uses 3 (its section 7 measures agreement against the code size)
     "hidden_dims": [256, 256],
     "beta": 1.0,
     "k": 100,  # importance samples of the held-out NLL estimate
