@@ -38,3 +38,26 @@ def test_each_lesson_states_its_measured_time_in_its_introduction():
 def test_readme_names_the_two_commands():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "make lab" in readme and "make test" in readme
+
+
+def graded_exercises(path) -> list[str]:
+    """The grade ids of a lesson's graded check cells (nbgrader's ``grade: true``), one per exercise."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    return [cell.metadata["nbgrader"]["grade_id"] for cell in nb.cells if cell.metadata.get("nbgrader", {}).get("grade")]
+
+
+def test_every_lesson_has_three_graded_exercises_and_the_readme_counts_them():
+    """DESIGN.md: three exercises or more per lesson (write it, predict it, change it and
+    measure); README's table says how many, counted from the notebooks."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for lesson in find_lessons():
+        ids = graded_exercises(lesson.path)
+        assert len(ids) >= 3, f"{lesson.name} has {len(ids)} graded exercises ({ids}); a lesson asks for three or more."
+        assert len(set(ids)) == len(ids), f"{lesson.name} repeats a grade id: {ids}"
+        row = next(line for line in readme.splitlines() if f"notebooks/{lesson.name}.ipynb" in line)
+        cells = [cell.strip() for cell in row.strip().strip("|").split("|")]
+        assert cells[-2] == str(len(ids)), (
+            f"README.md's row for {lesson.name} gives {cells[-2]!r} graded exercises; the notebook has {len(ids)}."
+        )
