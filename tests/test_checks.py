@@ -213,3 +213,13 @@ def test_one_hot_concat_check_names_the_slips():
     assert "label number itself" in check_fails(check_one_hot_concat, lambda z, y, n: torch.cat([z, y[:, None].float()], 1))
     assert "dim 0" in check_fails(check_one_hot_concat, lambda z, y, n: torch.cat([z, z], 0))
     assert "wrong values" in check_fails(check_one_hot_concat, lambda z, y, n: torch.cat([z, 2 * F.one_hot(y, n).float()], 1))
+
+
+def test_prediction_written_stops_on_a_stub_and_names_it():
+    from gankit.checks import prediction_written
+
+    prediction_written(predicted_a=0.5, predicted_b=0)  # written: nothing happens
+    with pytest.raises(CheckFailed, match=r"predicted_b is not written yet"):
+        prediction_written(predicted_a=1.0, predicted_b=...)
+    with pytest.raises(CheckFailed, match=r"predicted_a, predicted_b are not written yet"):
+        prediction_written(predicted_a=None, predicted_b=...)

@@ -81,3 +81,27 @@ def test_no_solution_line_is_also_written_outside_its_markers(lesson):
     elsewhere = "\n".join(c.source for i, c in enumerate(nb.cells) if i not in marked)
     shown = [line for line in solution_lines(nb) if len(line) > 20 and line in elsewhere]
     assert not shown, f"{lesson.name}: the answer is on screen outside the exercise: {shown}"
+
+
+@pytest.mark.parametrize("lesson", find_lessons(), ids=lambda lesson: lesson.name)
+def test_a_prediction_is_written_before_its_cell_measures_the_answer(lesson):
+    """A "predict, then measure" exercise: the student's prediction (a ``predicted_*`` name
+    set in a solution cell) must be checked for its stub before the graded cell measures and
+    prints the answer, or running the cell with the stub shows the answer first."""
+    import ast
+
+    nb = nbformat.read(lesson.path, as_version=4)
+    for index in solution_cells(nb):
+        tree = ast.parse(nb.cells[index].source)
+        names = [target.id for node in tree.body if isinstance(node, ast.Assign) for target in node.targets
+                 if isinstance(target, ast.Name) and target.id.startswith("predicted_")]
+        if not names:
+            continue
+        graded = next(i for i in range(index + 1, len(nb.cells)) if nb.cells[i].metadata.get("nbgrader", {}).get("grade"))
+        first = ast.parse(nb.cells[graded].source).body[0]
+        call = first.value if isinstance(first, ast.Expr) else None
+        assert isinstance(call, ast.Call) and ast.unparse(call.func) == "checks.prediction_written", (
+            f"{lesson.name}, cell {graded}: start with checks.prediction_written({', '.join(names)}=...) "
+            f"so that a stubbed prediction stops the cell before it measures the answer"
+        )
+        assert sorted(kw.arg for kw in call.keywords) == sorted(names), (lesson.name, graded, names)

@@ -14,7 +14,7 @@ name in a family module's ``__all__`` is also here.
 """
 
 from gankit.checks import evaluation, gan, gan_variants, gpt, lm, vae
-from gankit.checks.core import CheckFailed, lesson_check, not_written, run_student
+from gankit.checks.core import CheckFailed, lesson_check, not_written, prediction_written, run_student
 from gankit.checks.evaluation import *  # noqa: F401,F403
 from gankit.checks.gan import *  # noqa: F401,F403
 from gankit.checks.gan_variants import *  # noqa: F401,F403
@@ -24,6 +24,6 @@ from gankit.checks.vae import *  # noqa: F401,F403
 
 _FAMILIES = (gan, gan_variants, vae, lm, gpt, evaluation)
 
-__all__ = ["CheckFailed", "lesson_check", "not_written", "run_student"] + [
+__all__ = ["CheckFailed", "lesson_check", "not_written", "prediction_written", "run_student"] + [
     name for module in _FAMILIES for name in module.__all__
 ]

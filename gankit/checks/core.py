@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import torch
 
-__all__ = ["CheckFailed", "lesson_check", "not_written", "run_student", "call_loss", "diagnose"]
+__all__ = ["CheckFailed", "lesson_check", "not_written", "prediction_written", "run_student", "call_loss", "diagnose"]
 
 
 class CheckFailed(AssertionError):
@@ -31,6 +31,17 @@ def lesson_check(condition: bool, passed: str, failed: str) -> None:
 def not_written(name: str) -> CheckFailed:
     """The failure for an exercise still holding its stub."""
     return CheckFailed(f"{name} is not written yet: replace the `raise NotImplementedError` with your code.")
+
+
+def prediction_written(**predictions: Any) -> None:
+    """Stop a "predict, then measure" cell before it measures anything while a prediction
+    still holds its stub (``...``) or ``None``: the measurement would show the answer.
+    Called first in each such cell, as ``checks.prediction_written(predicted_x=predicted_x)``."""
+    missing = [name for name, value in predictions.items() if value is Ellipsis or value is None]
+    if missing:
+        names = ", ".join(missing)
+        raise CheckFailed(f"{names} {'is' if len(missing) == 1 else 'are'} not written yet: write your prediction "
+                          f"(replace the `...`) before this cell measures the answer.")
 
 
 def run_student(fn: Callable, name: str, *args: Any) -> Any:
