@@ -12,7 +12,8 @@ three ways, and the test looks for each:
 * unbalanced braces (``$\\frac{a}{b$``) are left untypeset, so the ``$`` stays in the text.
 
 Nothing is executed: the lessons only render (the kernel JupyterLab starts stays idle).
-A copy of each lesson is opened, so that autosave cannot write into notebooks/.
+A copy of each lesson is opened, so that autosave cannot write into notebooks/, in a folder
+and a named JupyterLab workspace of its own (see rendered_maths_problems).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ NOTEBOOKS = ROOT / "notebooks"
 SCREENSHOTS = ROOT / "build" / "screenshots"
 LESSONS = sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))
 LOAD_TIMEOUT_MS = 120_000
-TYPESET_TIMEOUT_S = 20  # per cell, for MathJax to finish once the cell is in view
+TYPESET_TIMEOUT_S = 20
+WORKSPACE = "gankit-maths-test"  # a named workspace, apart from the default one that `make lab` and the widget test use  # per cell, for MathJax to finish once the cell is in view
 
 # One markdown cell's state in the page: its maths typeset, its errors, and any `$` or `\(`
 # left in the text outside code (maths MathJax never typeset).
@@ -74,9 +76,14 @@ def rendered_maths_problems(page, jupyter_lab, path: Path) -> tuple[list[str], i
     nb = nbformat.read(path, as_version=4)
     markdown = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "markdown"]
     expected = {i: math_spans(nb.cells[i].source) for i in markdown}
-    copy = jupyter_lab.root_dir / path.name
+    # Its own folder and its own JupyterLab workspace: the widget test, which runs later with
+    # the same server, must not find these lessons reopened from the default workspace, or
+    # its own copy of a lesson overwritten (a "file changed on disk" dialog then blocked its clicks).
+    folder = jupyter_lab.root_dir / "maths"
+    folder.mkdir(exist_ok=True)
+    copy = folder / path.name
     shutil.copyfile(path, copy)
-    page.goto(jupyter_lab.url(f"lab/tree/{copy.name}"), timeout=LOAD_TIMEOUT_MS)
+    page.goto(jupyter_lab.url(f"lab/workspaces/{WORKSPACE}/tree/maths/{copy.name}"), timeout=LOAD_TIMEOUT_MS)
     cells = page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell")
     cells.nth(len(nb.cells) - 1).wait_for(state="attached", timeout=LOAD_TIMEOUT_MS)
     if cells.count() != len(nb.cells):
