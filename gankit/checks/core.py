@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import torch
 
-__all__ = ["CheckFailed", "lesson_check", "not_written", "prediction_written", "run_student", "call_loss", "diagnose"]
+__all__ = ["CheckFailed", "lesson_check", "not_written", "prediction_written", "student_number", "run_student", "call_loss", "diagnose"]
 
 
 class CheckFailed(AssertionError):
@@ -42,6 +42,21 @@ def prediction_written(**predictions: Any) -> None:
         names = ", ".join(missing)
         raise CheckFailed(f"{names} {'is' if len(missing) == 1 else 'are'} not written yet: write your prediction "
                           f"(replace the `...`) before this cell measures the answer.")
+
+
+def student_number(value: object, name: str, infinite_hint: str = "") -> float:
+    """A student's numeric answer (a prediction, a chosen setting) as a float: the stub's
+    ``...`` (or None) is "not written yet"; a one-element tensor is taken as its number; a
+    non-number or an infinite one gets a CheckFailed naming ``name`` (and ``infinite_hint``)."""
+    if value is Ellipsis or value is None:
+        raise not_written(name)
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CheckFailed(f"{name} should be a number, got {type(value).__name__}: {value!r}.")
+    if not math.isfinite(value):
+        raise CheckFailed(f"{name} should be a finite number, got {value}.{' ' + infinite_hint if infinite_hint else ''}")
+    return float(value)
 
 
 def run_student(fn: Callable, name: str, *args: Any) -> Any:

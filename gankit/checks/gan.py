@@ -18,8 +18,8 @@ from gankit.checks.core import (
     call_loss,
     diagnose,
     lesson_check,
-    not_written,
     run_student,
+    student_number,
 )
 from gankit.models import ConditionalGenerator, ConditionalGeneratorConfig
 from gankit.train import gradient_penalty
@@ -30,17 +30,9 @@ __all__ = ["check_discriminator_loss", "check_generator_loss", "check_gradient_p
 
 
 def _number(value: object, name: str) -> float:
-    """A student's numeric answer as a float: the stub's ``...`` (or None) is "not written yet"."""
-    if value is Ellipsis or value is None:
-        raise not_written(name)
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise CheckFailed(f"{name} should be a number, got {type(value).__name__}: {value!r}.")
-    if not math.isfinite(value):
-        raise CheckFailed(f"{name} should be a finite number, got {value}: the gradient you are predicting is "
-                          f"small, but it is not zero, so the ratio is finite.")
-    return float(value)
+    """A student's numeric answer as a float (see :func:`~gankit.checks.core.student_number`)."""
+    return student_number(value, name, "The gradient you are predicting is small, but it is not zero, "
+                                       "so the ratio is finite.")
 
 
 def check_discriminator_loss(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> None:

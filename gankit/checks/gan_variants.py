@@ -14,26 +14,13 @@ stated in the check, and names the likely mistake.
 
 from __future__ import annotations
 
-import math
 
 import torch
 
 from gankit.checks.core import CheckFailed, not_written
+from gankit.checks.core import student_number as _number
 
 __all__ = ["check_label_predictions", "check_shuffled_labels", "check_slope_predictions", "check_lambda_change"]
-
-
-def _number(value: object, name: str) -> float:
-    """A student's numeric answer as a float; the stub's ``...`` (or None) is "not written yet"."""
-    if value is Ellipsis or value is None:
-        raise not_written(name)
-    if isinstance(value, torch.Tensor) and value.numel() == 1:
-        value = value.item()
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise CheckFailed(f"{name} should be a number, got {type(value).__name__}: {value!r}.")
-    if not math.isfinite(value):
-        raise CheckFailed(f"{name} should be a finite number, got {value}.")
-    return float(value)
 
 
 # --------------------------------------------------------------------------- lesson 03: predict
