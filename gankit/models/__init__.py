@@ -6,6 +6,8 @@
 * :mod:`~gankit.models.cgan` — the conditional DCGAN (lesson 03)
 * :mod:`~gankit.models.vae`, :mod:`~gankit.models.cvae` — (conditional) VAEs (lessons 06, 07)
 * :mod:`~gankit.models.transformer` — a small GPT (lessons 08–10)
+* :mod:`~gankit.models.diffusion`, :mod:`~gankit.models.unet` — diffusion and flow matching: schedules,
+  losses, samplers, and the denoisers (an MLP for points, a U-Net for digits) (lesson 12)
 * :mod:`~gankit.models.judge` — the digit judge's classifier (measured with in :mod:`gankit.metrics`)
 * :mod:`~gankit.models.checkpoint` — save a model to one file, and rebuild it from that file
 
@@ -38,8 +40,18 @@ from gankit.models.gan import (
     MLPGenerator,
     MLPGeneratorConfig,
 )
+from gankit.models.diffusion import (
+    MLPDenoiser,
+    MLPDenoiserConfig,
+    NoiseSchedule,
+    make_schedule,
+    sample_ddim,
+    sample_ddpm,
+    sample_flow,
+)
 from gankit.models.judge import DigitJudge, DigitJudgeConfig
 from gankit.models.transformer import GPT, GPTConfig
+from gankit.models.unet import UNetConfig, UNetDenoiser
 from gankit.models.vae import VAE, VAEConfig
 
 __all__ = [
@@ -68,4 +80,13 @@ __all__ = [
     "VAEConfig",
     "ConditionalVAE",
     "ConditionalVAEConfig",
+    "MLPDenoiser",
+    "MLPDenoiserConfig",
+    "UNetDenoiser",
+    "UNetConfig",
+    "NoiseSchedule",
+    "make_schedule",
+    "sample_ddpm",
+    "sample_ddim",
+    "sample_flow",
 ]

@@ -24,9 +24,11 @@ from gankit import __version__
 from gankit.models.cgan import ConditionalDiscriminator, ConditionalGenerator
 from gankit.models.cvae import ConditionalVAE
 from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from gankit.models.diffusion import MLPDenoiser
 from gankit.models.gan import MLPDiscriminator, MLPGenerator
 from gankit.models.judge import DigitJudge
 from gankit.models.transformer import GPT
+from gankit.models.unet import UNetDenoiser
 from gankit.models.vae import VAE
 from gankit.utils import get_device
 
@@ -37,7 +39,7 @@ __all__ = ["MODELS", "save_checkpoint", "read_checkpoint", "load_checkpoint", "C
 # A new model family adds its classes here.
 MODELS: dict[str, type[nn.Module]] = {cls.__name__: cls for cls in (
     MLPGenerator, MLPDiscriminator, DCGANGenerator, DCGANDiscriminator, ConditionalGenerator,
-    ConditionalDiscriminator, DigitJudge, GPT, VAE, ConditionalVAE)}
+    ConditionalDiscriminator, DigitJudge, GPT, VAE, ConditionalVAE, MLPDenoiser, UNetDenoiser)}
 
 
 class CheckpointError(RuntimeError):

@@ -8,7 +8,8 @@
   and :func:`train_gan`;
 * :mod:`~gankit.train.lm` — :func:`train_lm` and :func:`evaluate_lm`;
 * :mod:`~gankit.train.vae` — :func:`train_vae` and :func:`evaluate_vae`;
-* :mod:`~gankit.train.classifier` — :func:`train_classifier` (the digit judge).
+* :mod:`~gankit.train.classifier` — :func:`train_classifier` (the digit judge);
+* :mod:`~gankit.train.diffusion` — :func:`train_diffusion` and :func:`evaluate_diffusion`.
 
 Every loop has one signature::
 
@@ -27,6 +28,7 @@ from gankit.train.core import (
     refresh_batch_norm,
     scheduled_lr,
 )
+from gankit.train.diffusion import DiffusionTrainConfig, evaluate_diffusion, train_diffusion
 from gankit.train.gan import (
     GENERATOR_LOSSES,
     WGANGP,
@@ -70,4 +72,7 @@ __all__ = [
     "ClassifierTrainConfig",
     "accuracy",
     "train_classifier",
+    "DiffusionTrainConfig",
+    "evaluate_diffusion",
+    "train_diffusion",
 ]
