@@ -277,6 +277,7 @@ def test_samplers_shapes_trajectories_and_seeds():
     a = sample_ddim(model, 4, s, 5, generator=torch.Generator().manual_seed(1))
     b = sample_ddim(model, 4, s, 5, generator=torch.Generator().manual_seed(1))
     assert torch.equal(a, b)  # η = 0: the same noise, the same samples
+    assert len(sample_ddim(model, 4, s, 5, trajectory=True)[1]) == 6  # the noise and one state per step
     assert sample_flow(UNetDenoiser(TINY_UNET), 2, 3).shape == (2, 1, 8, 8)
     with pytest.raises(ValueError, match="at most the schedule's T = 20"):
         sample_ddim(model, 4, s, 50)

@@ -490,8 +490,14 @@ def sample_ddim(model: nn.Module, n: int, schedule: NoiseSchedule, steps: int = 
                 labels: torch.Tensor | None = None, guidance: float = 0.0, generator: torch.Generator | None = None,
                 clip_x0: float | None = None, trajectory: bool = False):
     """n samples with DDIM (Song et al. 2021, §4.2): the same ε-network, visited at ``steps``
-    evenly spaced steps T = τ_S > … > τ₁ > τ₀ = 0, with :func:`ddim_step` between them.
+    evenly spaced steps τ_S > … > τ₁ = 1, then one last :func:`ddim_step` to τ₀ = 0.
     ``eta = 0`` is deterministic: the same noise always gives the same sample.
+
+    The steps are Song et al.'s uniform subsequence, τ_i = 1 + ⌊(i − 1)·T / S⌋ (their code's
+    ``range(0, T, T // S)``, counted from 1), so the top step T itself is visited only when
+    S = T. That matters where ᾱ_T ≈ 0, as in the cosine schedule (ᾱ_T ≈ 2·10⁻⁹): a first
+    step from T would compute x̂₀ = (x_T − √(1 − ᾱ_T) ε_θ) / √ᾱ_T, dividing the network's
+    small error in ε by √ᾱ_T and throwing the samples far off the data.
     Returns as :func:`sample_ddpm`.
     """
     _check_sampler(steps, guidance)
@@ -499,7 +505,7 @@ def sample_ddim(model: nn.Module, n: int, schedule: NoiseSchedule, steps: int = 
     if steps > T:
         raise ValueError(f"steps must be at most the schedule's T = {T}, got {steps}.")
     x, labels, device = _start(model, n, labels, generator)
-    taus = torch.linspace(T, 0, steps + 1).round().long().tolist()  # T … 0, distinct since steps ≤ T
+    taus = [1 + (i * T) // steps for i in reversed(range(steps))] + [0]  # τ_S … τ₁ = 1, then 0
     path = [x.cpu()] if trajectory else None
     with eval_mode(model):
         for t, s in zip(taus[:-1], taus[1:]):
