@@ -451,7 +451,8 @@ def _start(model: nn.Module, n: int, labels: torch.Tensor | None, generator: tor
         if getattr(model, "null_label", None) is None:
             raise ValueError(f"{type(model).__name__} was built without labels (n_classes=0); sample without labels, "
                              f"or build it with n_classes=... and train it on (images, labels).")
-        labels = check_labels(torch.as_tensor(labels), n, model.config.n_classes, "sampling").to(device)
+        labels = check_labels(torch.as_tensor(labels), n, model.config.n_classes,
+                              f"Sampling from {type(model).__name__}").to(device)
     x = torch.randn((n, *model.data_shape), generator=generator).to(device)
     return x, labels, device
 

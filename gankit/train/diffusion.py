@@ -40,7 +40,7 @@ class DiffusionTrainConfig(TrainConfig):
     lr: float = 1e-3
     lr_schedule: Literal["constant", "linear", "cosine"] = "cosine"
     min_lr_ratio: float = 0.0
-    objective: Literal["eps", "flow"] = "flow"  # "eps": DDPM's noise; "flow": flow matching's velocity
+    objective: Literal["eps", "flow"] = "eps"  # "eps": DDPM's noise; "flow": flow matching's velocity
     schedule: Literal["linear", "cosine"] = "cosine"  # the noise schedule of objective "eps"
     timesteps: int = 1000  # T, the noising steps of objective "eps"
     p_uncond: float = 0.1  # with labels: drop each to "no label" this often (classifier-free guidance)
