@@ -321,7 +321,8 @@ def test_a_seeded_run_is_reproducible_and_labels_train():
         losses.append(h.loss)
     assert losses[0] == losses[1]
     with pytest.raises(ValueError, match=r"labels must lie in 0 … 2"):
-        train_diffusion(MLPDenoiser(MLPDenoiserConfig(hidden_dim=16, n_classes=3)), (data, labels + 1),  # 3 is 'no label', not a class
+        # 3 is 'no label', not a class the data may hold
+        train_diffusion(MLPDenoiser(MLPDenoiserConfig(hidden_dim=16, n_classes=3)), (data, labels + 1),
                         DiffusionTrainConfig(steps=2, batch_size=64, p_uncond=0.0, progress=False))
 
 

@@ -548,7 +548,8 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
     """Sinusoidal features of the time (Vaswani et al. 2017's positions, as DDPM uses them):
     for a time fraction t ∈ [0, 1], scaled to p = 1000·t,
 
-        [ sin(p·ω_0), …, sin(p·ω_{d/2−1}), cos(p·ω_0), …, cos(p·ω_{d/2−1}) ],   ω_i = max_period^(−i/(d/2)).
+        [ sin(p·ω_0), …, sin(p·ω_{d/2−1}), cos(p·ω_0), …, cos(p·ω_{d/2−1}) ],
+        ω_i = max_period^(−i/(d/2)).
 
     (B,) → (B, dim). Slow and fast waves together let the network tell nearby times apart.
     """
@@ -577,7 +578,8 @@ class Denoiser:
 
     def _check_inputs(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor | None:
         name = type(self).__name__
-        if not isinstance(x, torch.Tensor) or tuple(x.shape[1:]) != self.data_shape or x.ndim != len(self.data_shape) + 1:
+        if (not isinstance(x, torch.Tensor) or x.ndim != len(self.data_shape) + 1
+                or tuple(x.shape[1:]) != self.data_shape):
             got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"{name} expects x of shape (batch, {', '.join(map(str, self.data_shape))}), got {got}.")
         if not isinstance(t, torch.Tensor) or t.shape != (len(x),):
