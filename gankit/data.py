@@ -56,6 +56,8 @@ __all__ = [
     "spiral",
     "load_mnist_subset",
     "per_class_split",
+    "random_shift",
+    "all_shifts",
     "load_digits8",
     "load_torchvision",
     "load_image_folder",
@@ -247,6 +249,63 @@ def per_class_split(labels: torch.Tensor, per_class: int, seed: int = 0) -> tupl
     keep = torch.ones(len(labels), dtype=torch.bool)
     keep[held] = False
     return keep.nonzero()[:, 0], held.sort().values
+
+
+def random_shift(images: torch.Tensor, max_shift: int = 2, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Data augmentation: move each image by its own random whole-pixel offset, up to
+    ``max_shift`` pixels in each direction (every offset in [−max_shift, max_shift]² equally
+    likely, (0, 0) included), filling the uncovered border with 0 (background).
+
+    A digit moved by a pixel or two is still the same digit, so a model trained on shifted
+    copies sees many plausible images where it had one, and can no longer fit each training
+    image exactly — the cheapest remedy for a training set too small for its model.
+    ``images`` is (N, C, H, W); the result has the same shape and dtype. ::
+
+        x = random_shift(x, max_shift=2, generator=torch.Generator().manual_seed(0))
+    """
+    if not isinstance(images, torch.Tensor) or images.ndim != 4:
+        raise ValueError(f"images must be a tensor of shape (N, C, H, W), got "
+                         f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}.")
+    if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
+        raise ValueError(f"max_shift must be a whole number of pixels >= 0, got {max_shift!r}.")
+    n, _, h, w = images.shape
+    if max_shift >= min(h, w):
+        raise ValueError(f"max_shift={max_shift} would move {h}x{w} images off the canvas; use less than {min(h, w)}.")
+    if max_shift == 0 or n == 0:
+        return images.clone()
+    m = max_shift
+    padded = torch.nn.functional.pad(images, (m, m, m, m))              # (N, C, H + 2m, W + 2m), zeros around
+    dy, dx = (torch.randint(-m, m + 1, (2, n), generator=generator)).to(images.device)
+    # output pixel (i, j) of image k is input pixel (i - dy, j - dx): a crop of the padded image at (m - dy, m - dx)
+    rows = (m - dy)[:, None] + torch.arange(h, device=images.device)[None, :]      # (N, H)
+    cols = (m - dx)[:, None] + torch.arange(w, device=images.device)[None, :]      # (N, W)
+    k = torch.arange(n, device=images.device)[:, None, None]
+    out = padded.permute(0, 2, 3, 1)[k, rows[:, :, None], cols[:, None, :]]         # (N, H, W, C)
+    return out.permute(0, 3, 1, 2).contiguous()
+
+
+def all_shifts(images: torch.Tensor, max_shift: int = 2) -> torch.Tensor:
+    """Every copy of every image moved by a whole-pixel offset up to ``max_shift`` in each
+    direction (zero fill, as :func:`random_shift`): ``(2·max_shift + 1)²`` copies of each,
+    offset by offset, so the result is (N·(2m+1)², C, H, W) and its first N rows are the
+    images moved by (−m, −m). With ``max_shift=0`` it is a copy of ``images``.
+
+    What a distance that forgives small shifts compares against: the nearest of these to a
+    sample is its nearest training image *up to a shift* (see
+    :func:`gankit.metrics.memorisation_ratio`)."""
+    if not isinstance(images, torch.Tensor) or images.ndim != 4:
+        raise ValueError(f"images must be a tensor of shape (N, C, H, W), got "
+                         f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}.")
+    if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
+        raise ValueError(f"max_shift must be a whole number of pixels >= 0, got {max_shift!r}.")
+    h, w = images.shape[-2:]
+    if max_shift >= min(h, w):
+        raise ValueError(f"max_shift={max_shift} would move {h}x{w} images off the canvas; use less than {min(h, w)}.")
+    m = max_shift
+    padded = torch.nn.functional.pad(images, (m, m, m, m))
+    # moved by (dy, dx): output pixel (i, j) is input pixel (i - dy, j - dx)
+    return torch.cat([padded[..., m - dy:m - dy + h, m - dx:m - dx + w]
+                      for dy in range(-m, m + 1) for dx in range(-m, m + 1)])
 
 
 DIGITS8_LEVELS = 17  # intensities 0…16 in scikit-learn's 8×8 digits

@@ -352,3 +352,59 @@ def test_a_seed_that_is_not_an_int_is_named(name):
     for bad in ("x", 1.5, True, None):
         with pytest.raises(TypeError, match="seed must be an int"):
             data.toy2d(name, n=10, seed=bad)
+
+
+# --------------------------------------------------------------------------- augmentation
+
+
+def _moved(x, dy, dx):
+    """x moved down by dy and right by dx pixels with zero fill, written out pixel by pixel."""
+    out = torch.zeros_like(x)
+    h, w = x.shape[-2:]
+    for i in range(h):
+        for j in range(w):
+            if 0 <= i - dy < h and 0 <= j - dx < w:
+                out[..., i, j] = x[..., i - dy, j - dx]
+    return out
+
+
+def test_random_shift_moves_each_image_by_its_own_offset_within_range():
+    x = (torch.arange(25.0) + 1).reshape(1, 1, 5, 5).repeat(200, 1, 1, 1)
+    out = data.random_shift(x, 1, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape and out.dtype == x.dtype
+    seen = set()
+    for k in range(len(x)):
+        matches = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if torch.equal(out[k], _moved(x[k], dy, dx))]
+        assert len(matches) == 1, f"image {k} is not x moved by one offset in [-1, 1]^2"
+        seen.add(matches[0])
+    assert len(seen) == 9  # all nine offsets, (0, 0) included, occur among 200 draws
+
+
+def test_random_shift_is_seeded_and_keeps_the_input():
+    x = torch.rand(8, 1, 6, 6)
+    before = x.clone()
+    a = data.random_shift(x, 2, torch.Generator().manual_seed(3))
+    b = data.random_shift(x, 2, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and torch.equal(x, before)
+    assert torch.equal(data.random_shift(x, 0), x)
+
+
+@pytest.mark.parametrize("bad, match", [(-1, "max_shift"), (1.5, "max_shift"), (True, "max_shift"), (6, "off the canvas")])
+def test_random_shift_and_all_shifts_refuse_bad_offsets(bad, match):
+    x = torch.rand(2, 1, 6, 6)
+    with pytest.raises(ValueError, match=match):
+        data.random_shift(x, bad)
+    with pytest.raises(ValueError, match=match):
+        data.all_shifts(x, bad)
+    with pytest.raises(ValueError, match="N, C, H, W"):
+        data.random_shift(x[0], 1)
+
+
+def test_all_shifts_lists_every_offset_in_order():
+    x = torch.rand(3, 1, 5, 5)
+    out = data.all_shifts(x, 1)
+    assert out.shape == (27, 1, 5, 5)
+    offsets = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    for block, (dy, dx) in enumerate(offsets):
+        assert torch.equal(out[3 * block:3 * block + 3], _moved(x, dy, dx)), (dy, dx)
+    assert torch.equal(data.all_shifts(x, 0), x)

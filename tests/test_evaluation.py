@@ -177,3 +177,15 @@ def test_gankit_metrics_has_one_home_per_measure_and_re_exports_each():
         assert getattr(metrics, name) is getattr(sets, name)
     for name in ("bleu", "novelty", "edit_distance", "nearest_training_names"):
         assert getattr(metrics, name) is getattr(text, name)
+
+
+def test_memorisation_ratio_with_max_shift_sees_shifted_copies():
+    gen = torch.Generator().manual_seed(0)
+    train = (torch.rand(20, 1, 12, 12, generator=gen) > 0.7).float()
+    heldout = (torch.rand(40, 1, 12, 12, generator=gen) > 0.7).float()
+    from gankit.data import random_shift
+    copies = train[torch.randint(20, (40,), generator=gen)]
+    moved = random_shift(copies, 1, gen)                        # copies of training images, each moved up to 1 px
+    assert memorisation_ratio(moved, train, heldout) > 0.5    # a pixel distance is fooled by the shift ...
+    assert memorisation_ratio(moved, train, heldout, max_shift=1) < 0.05   # ... a shift-forgiving one is not
+    assert memorisation_ratio(heldout[:20], train, heldout[20:], max_shift=1) == pytest.approx(1.0, abs=0.15)

@@ -422,3 +422,33 @@ def test_check_negative_elbo_names_the_mistake(wrong, hint):
 
     with pytest.raises(CheckFailed, match=hint):
         check_negative_elbo(wrong)
+
+
+def test_train_vae_augments_every_training_batch_and_never_validation():
+    x = torch.rand(32, 1, 28, 28)
+    calls = []
+
+    def augment(batch, generator):
+        calls.append((tuple(batch.shape), generator))
+        return batch.flip(-1)
+
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(latent_dim=2, hidden_dims=[32]))
+    cfg = VAETrainConfig(steps=6, batch_size=8, seed=0, eval_every=3, progress=False)
+    train_vae(model, x, cfg, val_data=x[:8], augment=augment)
+    assert len(calls) == 6                                      # once per step; validation is not augmented
+    assert all(shape == (8, 1, 28, 28) for shape, _ in calls)
+    assert all(isinstance(g, torch.Generator) for _, g in calls)  # the loop's seeded generator: reproducible
+
+
+def test_train_vae_with_random_shift_is_reproducible():
+    from gankit.data import random_shift
+    x = torch.rand(32, 1, 28, 28)
+    weights = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = VAE(VAEConfig(latent_dim=2, hidden_dims=[32]))
+        train_vae(model, x, VAETrainConfig(steps=5, batch_size=8, seed=1, progress=False),
+                  augment=lambda b, g: random_shift(b, 2, g))
+        weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.equal(weights[0], weights[1])

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from gankit.data import all_shifts
+
 __all__ = [
     "PrecisionRecall",
     "pairwise_distances",
@@ -117,7 +119,8 @@ def nearest_neighbours(queries: torch.Tensor, reference: torch.Tensor, k: int = 
     return torch.from_numpy(dist).float(), torch.from_numpy(idx)
 
 
-def memorisation_ratio(generated: torch.Tensor, train: torch.Tensor, heldout: torch.Tensor) -> float:
+def memorisation_ratio(generated: torch.Tensor, train: torch.Tensor, heldout: torch.Tensor,
+                       max_shift: int = 0) -> float:
     """Median distance from generated examples to their nearest training example, divided
     by the same median for real *held-out* examples.
 
@@ -126,7 +129,15 @@ def memorisation_ratio(generated: torch.Tensor, train: torch.Tensor, heldout: to
     samples are as far from the training set as fresh real data; a ratio far below 1 means
     the model reproduces (near-)copies of training examples. Use as many generated as
     held-out examples, in the same feature space.
+
+    ``max_shift`` (images only): compare with every training image moved by up to that many
+    pixels (:func:`gankit.data.all_shifts`), for samples *and* held-out examples alike. A
+    pixel distance counts a copy moved by one pixel as far away (lesson 11, section 1), so
+    a model that learnt shifted copies — from shift augmentation, say — looks original at
+    ``max_shift=0``; a shift-forgiving ratio still sees the copies.
     """
+    if max_shift:
+        train = all_shifts(train, max_shift)
     g, _ = nearest_neighbours(generated, train)
     h, _ = nearest_neighbours(heldout, train)
     baseline = h.median().item()

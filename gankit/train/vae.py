@@ -12,7 +12,7 @@ stats holding "recon", "kl" and "nelbo"; ``train_vae`` feeds minibatches.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import torch
 from torch import nn
@@ -74,6 +74,7 @@ def train_vae(
     device: torch.device | str | None = None,
     val_data: Any = None,
     callback: Callback | None = None,
+    augment: Callable[[torch.Tensor, torch.Generator | None], torch.Tensor] | None = None,
 ) -> History:
     """Train a VAE on ``data``: a tensor of images (N, C, H, W), or a pair (images, labels)
     for a conditional VAE, whose loss is then ``model.loss(x, y)``.
@@ -88,6 +89,11 @@ def train_vae(
     ``history.val_nelbo``; ``keep_best`` restores the weights of the best evaluation at the
     end, and ``patience`` stops training after that many evaluations without improvement —
     early stopping. With ``ema`` the averaged weights are the ones validated and kept.
+
+    ``augment`` (data augmentation): a function ``augment(images, generator) -> images`` applied
+    to every minibatch of training images before the loss, e.g.
+    ``lambda x, g: gankit.data.random_shift(x, 2, g)``; it gets the loop's seeded generator, so
+    a seeded run stays reproducible. Validation images are never augmented.
 
     Safety nets as in every loop: a NaN/inf loss raises
     :class:`~gankit.train.core.TrainingDiverged` (the bad update is not applied; the history
@@ -105,7 +111,8 @@ def train_vae(
 
     def loss_fn(idx: torch.Tensor):
         # the batch mean of −log p(x|z) + β·KL(q(z|x) ‖ p(z)), z reparameterised
-        loss, stats = model.loss(*((x[idx],) if y is None else (x[idx], y[idx])))
+        xb = x[idx] if augment is None else augment(x[idx], rng)
+        loss, stats = model.loss(*((xb,) if y is None else (xb, y[idx])))
         return loss, {"recon": stats["recon"], "kl": stats["kl"]}
 
     evaluate = (lambda m: evaluate_vae(m, val_data, device=device)["nelbo"]) if val_data is not None else None
