@@ -35,14 +35,21 @@ lab: $(STAMP)
 		$(if $(TOKEN),--IdentityProvider.token=$(TOKEN),) \
 		$(if $(filter 0,$(shell id -u)),--ServerApp.allow_root=True,)
 
-# One pytest run: the unit tests, then every notebook in notebooks/ (nbval executes each
-# cell; the lessons' own checks carry the assertions, hence --nbval-lax).
+# One pytest run: every notebook in notebooks/ (nbval executes each cell; the lessons' own
+# checks carry the assertions, hence --nbval-lax) and the unit tests. pytest-xdist runs the
+# files side by side, one worker per core (JOBS=auto; JOBS=0 runs them one after another);
+# --dist loadfile keeps each file on one worker, as a notebook's cells share one kernel. Each
+# worker computes on one thread (OMP_NUM_THREADS=1), so the workers do not fight for cores;
+# the notebooks come first so that the longest files start first.
+JOBS ?= auto
+PARALLEL = $(if $(filter 0,$(JOBS)),,-n $(JOBS) --dist loadfile)
+
 test: $(STAMP)
-	GANKIT_DEVICE=cpu $(BIN)/python -m pytest tests notebooks \
+	GANKIT_DEVICE=cpu OMP_NUM_THREADS=1 $(BIN)/python -m pytest notebooks tests $(PARALLEL) \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=900
 
 unit: $(STAMP)
-	GANKIT_DEVICE=cpu $(BIN)/python -m pytest tests
+	GANKIT_DEVICE=cpu OMP_NUM_THREADS=1 $(BIN)/python -m pytest tests $(PARALLEL)
 
 # `make test` checks the first lesson's widget in Chromium; this checks every lesson's.
 test-browser-all: $(STAMP)
