@@ -13,8 +13,9 @@ A lesson writes ``checks.lesson_check(...)`` or ``checks.check_generator_loss(fn
 name in a family module's ``__all__`` is also here.
 """
 
-from gankit.checks import evaluation, gan, gan_variants, gpt, lm, vae
+from gankit.checks import diffusion, evaluation, gan, gan_variants, gpt, lm, vae
 from gankit.checks.core import CheckFailed, lesson_check, not_written, prediction_written, run_student
+from gankit.checks.diffusion import *  # noqa: F401,F403
 from gankit.checks.evaluation import *  # noqa: F401,F403
 from gankit.checks.gan import *  # noqa: F401,F403
 from gankit.checks.gan_variants import *  # noqa: F401,F403
@@ -22,7 +23,7 @@ from gankit.checks.gpt import *  # noqa: F401,F403
 from gankit.checks.lm import *  # noqa: F401,F403
 from gankit.checks.vae import *  # noqa: F401,F403
 
-_FAMILIES = (gan, gan_variants, vae, lm, gpt, evaluation)
+_FAMILIES = (gan, gan_variants, vae, lm, gpt, evaluation, diffusion)
 
 __all__ = ["CheckFailed", "lesson_check", "not_written", "prediction_written", "run_student"] + [
     name for module in _FAMILIES for name in module.__all__
