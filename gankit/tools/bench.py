@@ -4,20 +4,11 @@ Writes ``benchmarks/results.json`` (format in DESIGN.md) and the same figures as
 in ``benchmarks/results.md``. Every number comes from this run:
 
 * per lesson: its wall time (executing the notebook from its first cell to its last,
-  default parameters, kernel start included), the figures it passed to
-  ``gankit.report``, and its time at the reference speed (below);
+  default parameters, kernel start included) and the figures it passed to
+  ``gankit.report``;
 * ``gan_loop_overhead``: :func:`gankit.train.train_gan` against a plain hand-written loop
   doing the same work (same models, data, batch size, optimisers), median of several
   alternating runs, as a ratio.
-
-**The speed probe.** A lesson's budget (≤ 90 s, README's "~N s") is a time on one machine,
-and a shared 2-core machine can run at half its usual speed on another day. So right before
-and right after each lesson the bench times a fixed workload, the plain GAN loop below
-(500 steps, batch 256, one run), and states the lesson's time as it would be on the
-*reference machine*, where that probe took :data:`REFERENCE_PROBE_SECONDS`:
-``reference_seconds = seconds × REFERENCE_PROBE_SECONDS / probe_seconds``. Both numbers go
-into the table; the budget is checked on the second. The probe shares the lesson's
-conditions (threads, other load), which is what makes the ratio fair.
 
     python -m gankit.tools.bench [--lessons 01 02] [--repeats 5] [--skip-lessons]
 """
@@ -56,12 +47,6 @@ from gankit.train import (
 from gankit.utils import get_device
 
 BENCH_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
-
-# The plain GAN loop (``_plain_gan_loop``, 500 steps, batch 256) on the reference machine:
-# the median of the `make bench` run of 2026-11-23 20:01 (commit a522407, idle 2-core AMD EPYC),
-# the run that set the lesson times in the notebooks' metadata and README.
-REFERENCE_PROBE_SECONDS = 1.248
-LESSON_BUDGET_SECONDS = 90  # every lesson at its defaults, at the reference speed
 
 # The 8×8-digits VAE anchor (:func:`digits8_vae`): an MLP VAE with a 17-level categorical
 # decoder; dropout, ELU, a cosine learning-rate decay, averaged weights and early stopping
@@ -116,27 +101,6 @@ def _plain_gan_loop(G, D, data, steps, batch_size, seed):
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
-
-
-def speed_probe(steps: int = 500, batch_size: int = 256) -> float:
-    """Seconds of one run of the plain GAN loop (after 20 uncounted warm-up steps, as the
-    reference median excluded its warm-up run): the machine's speed right now."""
-    x = data.toy2d("ring8", n=10_000)
-    torch.manual_seed(0)
-    G, D = MLPGenerator(), MLPDiscriminator()
-    _plain_gan_loop(G, D, x, 20, batch_size, seed=1)
-    t = time.perf_counter()
-    _plain_gan_loop(G, D, x, steps, batch_size, seed=0)
-    return time.perf_counter() - t
-
-
-def reference_seconds(seconds: float, probe_seconds: float,
-                      reference_probe_seconds: float = REFERENCE_PROBE_SECONDS) -> float:
-    """A time measured while the speed probe took ``probe_seconds``, scaled to the reference
-    machine (where it took ``reference_probe_seconds``): half the speed, half the seconds."""
-    if not (probe_seconds > 0 and reference_probe_seconds > 0):
-        raise ValueError(f"probe times must be positive; got {probe_seconds} and {reference_probe_seconds}")
-    return seconds * reference_probe_seconds / probe_seconds
 
 
 def gan_loop_overhead(repeats: int = 11, steps: int = 500, batch_size: int = 256) -> dict:
@@ -245,20 +209,12 @@ def write_markdown(results: dict, path: Path) -> None:
         "",
         "## Lessons",
         "",
-        f"*seconds*: wall time here; *at reference speed*: scaled by the speed probe timed around the lesson "
-        f"(the plain GAN loop, {REFERENCE_PROBE_SECONDS} s on the reference machine); the budget is "
-        f"{LESSON_BUDGET_SECONDS} s at reference speed.",
-        "",
-        "| lesson | seconds | probe (s) | at reference speed (s) | within budget | figures |",
-        "|---|---:|---:|---:|:---:|---|",
+        "| lesson | seconds | figures |",
+        "|---|---:|---|",
     ]
     for name, entry in sorted(results["lessons"].items()):
         figures = ", ".join(f"{k} = {v:g}" for k, v in entry["metrics"].items()) or "—"
-        ref = entry.get("reference_seconds")
-        probe = entry.get("probe_seconds")
-        lines.append(f"| {name} | {entry['seconds']:.1f} | {'—' if probe is None else f'{probe:.2f}'} | "
-                     f"{'—' if ref is None else f'{ref:.1f}'} | "
-                     f"{'—' if ref is None else ('yes' if ref <= LESSON_BUDGET_SECONDS else '**no**')} | {figures} |")
+        lines.append(f"| {name} | {entry['seconds']:.1f} | {figures} |")
     lines += ["", "## Benchmarks", "", "| benchmark | figures |", "|---|---|"]
     for name, entry in results["benchmarks"].items():
         lines.append(f"| {name} | " + ", ".join(f"{k} = {v:g}" for k, v in entry.items()) + " |")
@@ -288,14 +244,8 @@ def main(argv: list[str] | None = None) -> int:
             lessons = [l for l in lessons if any(l.name.startswith(sel) for sel in args.lessons)]
         for lesson in lessons:
             print(f"running {lesson.name} ...", flush=True)
-            before = speed_probe()
-            entry = run_lesson(lesson)
-            probe = (before + speed_probe()) / 2
-            entry["probe_seconds"] = round(probe, 3)
-            entry["reference_seconds"] = round(reference_seconds(entry["seconds"], probe), 1)
-            results["lessons"][lesson.name] = entry
-            print(f"  {entry['seconds']:.1f} s ({entry['reference_seconds']:.1f} s at reference speed)  "
-                  f"{entry['metrics']}", flush=True)
+            results["lessons"][lesson.name] = entry = run_lesson(lesson)
+            print(f"  {entry['seconds']:.1f} s  {entry['metrics']}", flush=True)
     print("timing gankit's GAN loop against a plain loop ...", flush=True)
     results["benchmarks"]["gan_loop_overhead"] = entry = gan_loop_overhead(repeats=args.repeats)
     print(f"  {entry}")
