@@ -4,8 +4,8 @@
   every check uses;
 * one module per family of exercises: :mod:`~gankit.checks.gan` (lessons 01, 02),
   :mod:`~gankit.checks.gan_variants` (03, 04), :mod:`~gankit.checks.vae` (06, 07),
-  :mod:`~gankit.checks.lm` (08), :mod:`~gankit.checks.gpt` (09, 10) and
-  :mod:`~gankit.checks.evaluation` (11);
+  :mod:`~gankit.checks.lm` (08), :mod:`~gankit.checks.gpt` (09, 10),
+  :mod:`~gankit.checks.evaluation` (11) and :mod:`~gankit.checks.diffusion` (12);
 * :mod:`~gankit.checks.gan_debugging` — lesson 05's debugging kit: each exercise's check
   and the small GAN it runs on (used as ``checks.gan_debugging.X``).
 

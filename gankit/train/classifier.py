@@ -22,7 +22,7 @@ from gankit.train.core import (
     check_examples,
     epoch_batches,
     fit,
-    place,
+    prepare_examples,
 )
 from gankit.utils import eval_mode
 
@@ -78,14 +78,9 @@ def train_classifier(
     into ``history.val_loss``.
     """
     cfg = config or ClassifierTrainConfig()
-    x, y = check_examples(data, "data")
+    x, y, device, rng = prepare_examples(model, data, val_data, device, cfg.seed)
     if y is None:
         raise ValueError("train_classifier needs data = (examples, labels).")
-    if val_data is not None:
-        check_examples(val_data, "val_data")
-    device = place(model, device)
-    x, y = x.to(device), y.to(device)
-    rng = torch.Generator().manual_seed(cfg.seed) if cfg.seed is not None else None
 
     def loss_fn(idx: torch.Tensor):
         inputs = augment(x[idx], rng) if augment is not None else x[idx]

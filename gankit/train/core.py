@@ -36,6 +36,7 @@ __all__ = [
     "Callback",
     "scheduled_lr",
     "place",
+    "prepare_examples",
     "make_optimizer",
     "optimizer_step",
     "WeightAverage",
@@ -505,3 +506,21 @@ def check_examples(data: Any, name: str = "data") -> tuple[torch.Tensor, torch.T
     if not torch.isfinite(data).all():
         raise ValueError(f"{name} contains NaN or inf values; clean it before training.")
     return data, labels
+
+
+
+def prepare_examples(
+    model: nn.Module, data: Any, val_data: Any, device: torch.device | str | None, seed: int | None,
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.device, torch.Generator | None]:
+    """What a one-model loop does before its first step: check ``data`` (and ``val_data``)
+    with :func:`check_examples`, :func:`place` the model, move the examples (and labels, if
+    any) to its device, and make the loop's generator, seeded with ``seed`` (None without a
+    seed). Returns ``(x, y, device, generator)``; ``y`` is None for unlabelled data."""
+    x, y = check_examples(data, "data")
+    if val_data is not None:
+        check_examples(val_data, "val_data")
+    device = place(model, device)
+    x = x.to(device)
+    y = y.to(device) if y is not None else None
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    return x, y, device, generator

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from gankit.train.core import Callback, History, TrainConfig, check_examples, epoch_batches, fit, place
+from gankit.train.core import Callback, History, TrainConfig, check_examples, epoch_batches, fit, prepare_examples
 from gankit.utils import check_positive_int, eval_mode
 
 __all__ = ["DiffusionTrainConfig", "evaluate_diffusion", "train_diffusion"]
@@ -107,13 +107,7 @@ def train_diffusion(
     ``history.interrupted = True``.
     """
     cfg = config or DiffusionTrainConfig()
-    x, y = check_examples(data, "data")
-    if val_data is not None:
-        check_examples(val_data, "val_data")
-    device = place(model, device)
-    x = x.to(device)
-    y = y.to(device) if y is not None else None
-    rng = torch.Generator().manual_seed(cfg.seed) if cfg.seed is not None else None
+    x, y, device, rng = prepare_examples(model, data, val_data, device, cfg.seed)
     noise_rng = torch.Generator().manual_seed(cfg.seed + 1) if cfg.seed is not None else None
     p_uncond = cfg.p_uncond if y is not None else 0.0
 

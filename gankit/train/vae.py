@@ -24,7 +24,7 @@ from gankit.train.core import (
     check_examples,
     epoch_batches,
     fit,
-    place,
+    prepare_examples,
 )
 from gankit.utils import eval_mode
 
@@ -101,13 +101,7 @@ def train_vae(
     ``history.interrupted = True``.
     """
     cfg = config or VAETrainConfig()
-    x, y = check_examples(data, "data")
-    if val_data is not None:
-        check_examples(val_data, "val_data")
-    device = place(model, device)
-    x = x.to(device)
-    y = y.to(device) if y is not None else None
-    rng = torch.Generator().manual_seed(cfg.seed) if cfg.seed is not None else None
+    x, y, device, rng = prepare_examples(model, data, val_data, device, cfg.seed)
 
     def loss_fn(idx: torch.Tensor):
         # the batch mean of −log p(x|z) + β·KL(q(z|x) ‖ p(z)), z reparameterised
