@@ -251,6 +251,18 @@ def per_class_split(labels: torch.Tensor, per_class: int, seed: int = 0) -> tupl
     return keep.nonzero()[:, 0], held.sort().values
 
 
+def _check_shift(images: torch.Tensor, max_shift: int) -> None:
+    """The arguments of :func:`random_shift` and :func:`all_shifts`, refused with the reason."""
+    if not isinstance(images, torch.Tensor) or images.ndim != 4:
+        raise ValueError(f"images must be a tensor of shape (N, C, H, W), got "
+                         f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}.")
+    if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
+        raise ValueError(f"max_shift must be a whole number of pixels >= 0, got {max_shift!r}.")
+    h, w = images.shape[-2:]
+    if max_shift >= min(h, w):
+        raise ValueError(f"max_shift={max_shift} would move {h}x{w} images off the canvas; use less than {min(h, w)}.")
+
+
 def random_shift(images: torch.Tensor, max_shift: int = 2, generator: torch.Generator | None = None) -> torch.Tensor:
     """Data augmentation: move each image by its own random whole-pixel offset, up to
     ``max_shift`` pixels in each direction (every offset in [−max_shift, max_shift]² equally
@@ -263,14 +275,8 @@ def random_shift(images: torch.Tensor, max_shift: int = 2, generator: torch.Gene
 
         x = random_shift(x, max_shift=2, generator=torch.Generator().manual_seed(0))
     """
-    if not isinstance(images, torch.Tensor) or images.ndim != 4:
-        raise ValueError(f"images must be a tensor of shape (N, C, H, W), got "
-                         f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}.")
-    if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
-        raise ValueError(f"max_shift must be a whole number of pixels >= 0, got {max_shift!r}.")
+    _check_shift(images, max_shift)
     n, _, h, w = images.shape
-    if max_shift >= min(h, w):
-        raise ValueError(f"max_shift={max_shift} would move {h}x{w} images off the canvas; use less than {min(h, w)}.")
     if max_shift == 0 or n == 0:
         return images.clone()
     m = max_shift
@@ -293,14 +299,8 @@ def all_shifts(images: torch.Tensor, max_shift: int = 2) -> torch.Tensor:
     What a distance that forgives small shifts compares against: the nearest of these to a
     sample is its nearest training image *up to a shift* (see
     :func:`gankit.metrics.memorisation_ratio`)."""
-    if not isinstance(images, torch.Tensor) or images.ndim != 4:
-        raise ValueError(f"images must be a tensor of shape (N, C, H, W), got "
-                         f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}.")
-    if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
-        raise ValueError(f"max_shift must be a whole number of pixels >= 0, got {max_shift!r}.")
+    _check_shift(images, max_shift)
     h, w = images.shape[-2:]
-    if max_shift >= min(h, w):
-        raise ValueError(f"max_shift={max_shift} would move {h}x{w} images off the canvas; use less than {min(h, w)}.")
     m = max_shift
     padded = torch.nn.functional.pad(images, (m, m, m, m))
     # moved by (dy, dx): output pixel (i, j) is input pixel (i - dy, j - dx)
