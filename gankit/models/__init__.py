@@ -6,6 +6,7 @@
 * :mod:`~gankit.models.cgan` — the conditional DCGAN (lesson 03)
 * :mod:`~gankit.models.vae`, :mod:`~gankit.models.cvae` — (conditional) VAEs (lessons 06, 07)
 * :mod:`~gankit.models.transformer` — a small GPT (lessons 08–10)
+* :mod:`~gankit.models.lora` — LoRA, low-rank adaptation of a pretrained model's Linear layers (lesson 10)
 * :mod:`~gankit.models.diffusion`, :mod:`~gankit.models.unet` — diffusion and flow matching: schedules,
   losses, samplers, and the denoisers (an MLP for points, a U-Net for digits) (lesson 12)
 * :mod:`~gankit.models.judge` — the digit judge's classifier (measured with in :mod:`gankit.metrics`)
@@ -50,6 +51,7 @@ from gankit.models.diffusion import (
     sample_flow,
 )
 from gankit.models.judge import DigitJudge, DigitJudgeConfig
+from gankit.models.lora import LoRALinear, apply_lora, merge_lora, trainable_parameters
 from gankit.models.transformer import GPT, GPTConfig
 from gankit.models.unet import UNetConfig, UNetDenoiser
 from gankit.models.vae import VAE, VAEConfig
@@ -76,6 +78,10 @@ __all__ = [
     "DigitJudgeConfig",
     "GPT",
     "GPTConfig",
+    "LoRALinear",
+    "apply_lora",
+    "merge_lora",
+    "trainable_parameters",
     "VAE",
     "VAEConfig",
     "ConditionalVAE",
