@@ -24,6 +24,11 @@ asks a trained model for new ones, optionally steered by a control token.
 
 ``labelled_names`` gives the first names with the census list each comes from, for
 conditional generation (lesson 09).
+
+Decoding and tokens beyond characters (lesson 09): ``log_likelihoods`` scores each text under
+a model, ``beam_search`` finds the likeliest texts instead of sampling them, and
+``train_bpe`` learns a byte-pair encoding (``BPEVocab``, Sennrich et al., 2016) whose tokens
+are pieces of names rather than single characters.
 """
 
 from __future__ import annotations
@@ -49,6 +54,14 @@ __all__ = [
     "lm_examples",
     "IGNORE_INDEX",
     "sample_texts",
+    "log_likelihoods",
+    "log_likelihood_per_char",
+    "beam_search",
+    "count_pairs",
+    "merge_pair",
+    "bpe_merge_step",
+    "BPEVocab",
+    "train_bpe",
 ]
 
 NAMES_DIR = DATA_DIR / "names"
@@ -384,3 +397,312 @@ def sample_texts(
     out = model.generate(idx, block_size - len(start), temperature=temperature, top_k=top_k, top_p=top_p,
                          generator=generator)  # (n, block_size)
     return [prompt + vocab.decode(row[len(start):]) for row in out.cpu()]
+
+
+# --------------------------------------------------------------------------- scoring and beam search
+
+
+def _model_device(model: torch.nn.Module) -> torch.device:
+    param = next(model.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+@torch.no_grad()
+def log_likelihoods(
+    model: torch.nn.Module, vocab: CharVocab, texts: Sequence[str], control: str | None = None,
+    batch_size: int = 512,
+) -> torch.Tensor:
+    """log p(text, then the end token | start) under ``model``, in nats, for each of ``texts``: (N,).
+
+    The sum over the text's tokens of log p(token | the tokens before it), plus log p(end | text):
+    the probability that the model writes exactly this text and stops. ``control`` starts
+    every text from that control token instead of the end token. The mean of these per token,
+    over a list, is minus what :func:`gankit.train.evaluate_lm` measures on
+    ``lm_examples(texts, vocab, block_size)``; per text, they let beam search's scores and
+    sampled names be compared one by one. Works with any vocabulary that :func:`lm_examples`
+    takes (a :class:`CharVocab` or a :class:`BPEVocab`).
+    """
+    texts = list(texts)
+    x, y = lm_examples(texts, vocab, model.config.block_size,
+                       controls=None if control is None else [control] * len(texts))
+    device = _model_device(model)
+    out = []
+    was_training = model.training
+    model.eval()
+    try:
+        for i in range(0, len(texts), batch_size):
+            xb, yb = x[i:i + batch_size].to(device), y[i:i + batch_size].to(device)
+            logits, _ = model(xb)  # (B, T, V)
+            logp = logits.float().log_softmax(dim=-1)  # (B, T, V)
+            real = yb != IGNORE_INDEX  # (B, T): the text's tokens and its end token
+            picked = logp.gather(-1, yb.clamp(min=0).unsqueeze(-1)).squeeze(-1)  # (B, T): log p(target)
+            out.append((picked * real).sum(dim=1).double().cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(out)
+
+
+def log_likelihood_per_char(
+    model: torch.nn.Module, vocab: CharVocab, texts: Sequence[str], control: str | None = None
+) -> float:
+    """Mean log-likelihood per character of ``texts`` under ``model``, in nats (≤ 0; higher is
+    likelier): the summed :func:`log_likelihoods` divided by the number of characters, each
+    text's end counted as one character — the "nats per character" the lessons report, with
+    the sign of a likelihood. Per *character*, not per token, so that a BPE model and a
+    character model are comparable. Duplicates count as often as they occur."""
+    texts = list(texts)
+    if not texts:
+        raise ValueError("No texts to score.")
+    total = log_likelihoods(model, vocab, texts, control).sum().item()
+    return total / sum(len(t) + 1 for t in texts)
+
+
+@torch.no_grad()
+def beam_search(
+    model: torch.nn.Module,
+    vocab: CharVocab,
+    width: int = 5,
+    max_len: int | None = None,
+    prompt: str = "",
+    control: str | None = None,
+) -> list[tuple[str, float]]:
+    """The ``width`` likeliest texts (names) that beam search finds, each with its total
+    log-probability log p(text, end | start) in nats, best first.
+
+    Beam search keeps the ``width`` best partial texts instead of one (greedy) or a random
+    one (sampling). Every step extends each kept text by every token, scores each extension
+    by its summed log-probability (a product of probabilities, kept in logs so that it does
+    not underflow), and keeps the ``width`` best extensions of them all. An extension that
+    ends with the end token is finished: it leaves the beam, and the beam is one narrower
+    from then on (Jurafsky & Martin, *Speech and Language Processing*, 3rd ed., §10.5), so
+    the search stops with ``width`` finished texts. Texts of different lengths are compared
+    by their total log-probability, as the model's p(text) says; longer texts pay for every
+    extra token, so beam search leans towards short ones (nothing here normalises by length).
+
+    ``max_len``: the most tokens a text may have (the prompt's included); at that length the
+    only continuation allowed is the end token, so every returned score is the probability
+    of the text as a finished one. By default, and at most, ``block_size - 1``, as long as
+    :func:`sample_texts` lets a text grow. Control tokens are never written. ``width=1`` is
+    greedy decoding. Ties are broken towards the earlier beam and the smaller token id.
+    """
+    check_positive_int(width, "width (the number of texts the beam keeps)")
+    block_size = model.config.block_size
+    if max_len is None:
+        max_len = block_size - 1
+    check_positive_int(max_len, "max_len")
+    if max_len > block_size - 1:
+        raise ValueError(f"max_len={max_len} does not fit the model's context of {block_size} tokens: the start "
+                         f"token and the text must fit, so use max_len ≤ {block_size - 1}.")
+    if vocab.end is not None and vocab.end in prompt:
+        raise ValueError(f"The prompt {prompt!r} holds the end token {vocab.end!r}; give only the text's first characters.")
+    first = vocab.end_id if control is None else vocab.control_id(control)
+    prompt_ids = vocab.encode(prompt)
+    if len(prompt_ids) > max_len:
+        raise ValueError(f"The prompt {prompt!r} has {len(prompt_ids)} tokens, more than max_len={max_len}.")
+    start = [first] + prompt_ids
+    end, V = vocab.end_id, len(vocab)
+    never = torch.zeros(V, dtype=torch.bool)
+    never[V - len(vocab.controls):] = True  # control tokens only ever start a text
+    device = _model_device(model)
+    live = [(start, 0.0)]  # (token ids, log p so far)
+    finished: list[tuple[list[int], float]] = []
+    k = width
+    was_training = model.training
+    model.eval()
+    try:
+        while live:
+            idx = torch.tensor([ids for ids, _ in live], dtype=torch.long, device=device)  # (B, T)
+            logits, _ = model(idx)
+            logp = logits[:, -1, :].double().log_softmax(dim=-1).cpu()  # (B, V): log p(next | beam b)
+            logp[:, never] = float("-inf")
+            if len(live[0][0]) - 1 == max_len:  # full length: the text must end here
+                logp[:, torch.arange(V) != end] = float("-inf")
+            scores = torch.tensor([s for _, s in live], dtype=torch.float64)[:, None] + logp  # (B, V): log p(beam + token)
+            flat = scores.flatten()
+            order = flat.argsort(descending=True, stable=True)[:k]
+            extended = []
+            for j in order.tolist():
+                if flat[j] == float("-inf"):
+                    break
+                b, token = divmod(j, V)
+                ids = live[b][0] + [token]
+                if token == end:
+                    finished.append((ids, flat[j].item()))
+                    k -= 1  # a finished text leaves the beam, which narrows by one
+                else:
+                    extended.append((ids, flat[j].item()))
+            live = extended
+    finally:
+        model.train(was_training)
+    finished.sort(key=lambda item: -item[1])  # stable: equal scores keep the order they finished in
+    return [(prompt + vocab.decode(ids[len(start):]), score) for ids, score in finished]
+
+
+# --------------------------------------------------------------------------- byte-pair encoding
+
+
+def count_pairs(words: dict[tuple[str, ...], int]) -> dict[tuple[str, str], int]:
+    """How often each pair of adjacent symbols occurs in ``words`` (each word a tuple of symbols,
+    with its frequency): a pair in a word that occurs f times counts f times, and a pair is
+    only ever two symbols of the same word, never the end of one word and the start of the next."""
+    counts: dict[tuple[str, str], int] = {}
+    for word, freq in words.items():
+        for pair in zip(word, word[1:]):
+            counts[pair] = counts.get(pair, 0) + freq
+    return counts
+
+
+def merge_pair(words: dict[tuple[str, ...], int], pair: tuple[str, str]) -> dict[tuple[str, ...], int]:
+    """``words`` with every occurrence of ``pair`` made one symbol, read left to right ("a a a"
+    with the pair (a, a) becomes "aa a")."""
+    merged: dict[tuple[str, ...], int] = {}
+    for word, freq in words.items():
+        new = _merge_symbols(list(word), pair)
+        merged[new] = merged.get(new, 0) + freq
+    return merged
+
+
+def _merge_symbols(symbols: list[str], pair: tuple[str, str]) -> tuple[str, ...]:
+    out, i = [], 0
+    while i < len(symbols):
+        if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == pair:
+            out.append(pair[0] + pair[1])
+            i += 2
+        else:
+            out.append(symbols[i])
+            i += 1
+    return tuple(out)
+
+
+def bpe_merge_step(words: dict[tuple[str, ...], int]) -> tuple[tuple[str, str], dict[tuple[str, ...], int]]:
+    """One step of BPE training (Sennrich et al., 2016, Algorithm 1): the most frequent pair of
+    adjacent symbols in ``words`` and the words with that pair merged into one symbol.
+
+    Ties are broken by the pairs' alphabetical order, (left, right): of equally frequent
+    pairs the smallest is merged, whatever order the words come in.
+    """
+    counts = count_pairs(words)
+    if not counts:
+        raise ValueError("Nothing to merge: every word is a single symbol.")
+    best = max(counts.values())
+    pair = min(p for p, c in counts.items() if c == best)
+    return pair, merge_pair(words, pair)
+
+
+@dataclass(frozen=True)
+class BPEVocab:
+    """A byte-pair-encoding vocabulary (Sennrich et al., "Neural Machine Translation of Rare Words
+    with Subword Units", ACL 2016) for names: the end token (id 0), one token per character,
+    then one token per merge, in the order learned (:func:`train_bpe`).
+
+    It answers like a :class:`CharVocab` (``encode``, ``decode``, ``end_id``, ``tokens``,
+    ``len``), so :func:`lm_examples`, :func:`sample_texts`, :func:`beam_search` and
+    :func:`log_likelihoods` take it as they are. Unlike Sennrich et al.'s running text, each
+    name is its own sequence, ended by the model's end token, so there is no end-of-word
+    symbol inside the tokens. Characters come in (letters always stay encodable); a name is
+    encoded by applying the merges to its characters, the earliest-learned available pair
+    first, as subword-nmt does.
+    """
+
+    chars: tuple[str, ...]
+    merges: tuple[tuple[str, str], ...] = ()
+    end: str = "."
+    controls: tuple[str, ...] = ()  # none: kept so that code written for CharVocab can ask
+
+    def __post_init__(self) -> None:
+        if len(set(self.chars)) != len(self.chars) or self.end in self.chars:
+            raise ValueError("BPEVocab: the characters must be distinct and must not include the end token.")
+        if self.controls:
+            raise ValueError("BPEVocab has no control tokens.")
+        known = set(self.chars)
+        for a, b in self.merges:  # each merge joins symbols that exist by then
+            if a not in known or b not in known:
+                raise ValueError(f"BPEVocab: the merge ({a!r}, {b!r}) uses a symbol that no earlier token makes.")
+            known.add(a + b)
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        """What each id stands for: the end token, the characters, then each merge's new symbol."""
+        return (self.end,) + self.chars + tuple(a + b for a, b in self.merges)
+
+    @property
+    def end_id(self) -> int:
+        return 0
+
+    def __len__(self) -> int:
+        return 1 + len(self.chars) + len(self.merges)
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text``: its characters, merged as the merges say."""
+        index = self._index
+        unknown = sorted({c for c in text if c not in self.chars})
+        if unknown:
+            raise ValueError(f"{text!r} contains characters outside the vocabulary: {''.join(unknown)!r}. "
+                             f"The vocabulary knows only {''.join(self.chars)!r}.")
+        symbols = list(text)
+        ranks = self._ranks
+        while len(symbols) > 1:
+            pairs = [p for p in zip(symbols, symbols[1:]) if p in ranks]
+            if not pairs:
+                break
+            symbols = list(_merge_symbols(symbols, min(pairs, key=ranks.__getitem__)))
+        return [index[s] for s in symbols]
+
+    def decode(self, ids: Iterable[int] | torch.Tensor, stop_at_end: bool = True) -> str:
+        """The text of token ids; by default it stops at the first end token."""
+        if isinstance(ids, torch.Tensor):
+            ids = ids.tolist()
+        tokens, out = self.tokens, []
+        for i in ids:
+            if not 0 <= i < len(tokens):
+                raise ValueError(f"Token id {i} is outside the vocabulary (0 to {len(tokens) - 1}).")
+            if i == 0 and stop_at_end:
+                break
+            out.append(tokens[i])
+        return "".join(out)
+
+    def as_dict(self) -> dict:
+        """Plain data that rebuilds this vocabulary with ``BPEVocab.from_dict`` (for checkpoints)."""
+        return {"chars": "".join(self.chars), "merges": [list(m) for m in self.merges], "end": self.end}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "BPEVocab":
+        return cls(tuple(d["chars"]), tuple(tuple(m) for m in d["merges"]), d.get("end", "."))
+
+    @property
+    def _index(self) -> dict[str, int]:
+        index: dict[str, int] = {}
+        for i, token in enumerate(self.tokens):
+            index.setdefault(token, i)  # two merges can make one string (a+bc, ab+c): the first id serves
+        return index
+
+    @property
+    def _ranks(self) -> dict[tuple[str, str], int]:
+        return {pair: rank for rank, pair in enumerate(self.merges)}
+
+
+def train_bpe(texts: Iterable[str] | dict[str, int], n_merges: int, end: str = ".") -> BPEVocab:
+    """Learn ``n_merges`` BPE merges from ``texts`` (a list of names, where a repeated name counts
+    as often as it occurs, or a {text: frequency} dict), by :func:`bpe_merge_step` repeated.
+
+    The vocabulary grows by one token per merge: ``len(vocab) == 1 + characters + merges``.
+    Training stops early, with fewer merges, once every text is a single symbol.
+    """
+    if isinstance(n_merges, bool) or not isinstance(n_merges, int) or n_merges < 0:
+        raise ValueError(f"n_merges must be an int ≥ 0, got {n_merges!r}.")
+    freqs: dict[str, int] = dict(texts) if isinstance(texts, dict) else {}
+    if not isinstance(texts, dict):
+        for t in texts:
+            freqs[t] = freqs.get(t, 0) + 1
+    if not freqs or not any(freqs):
+        raise ValueError("No texts to learn merges from.")
+    if end in "".join(freqs):
+        raise ValueError(f"The end token {end!r} occurs in the texts; choose another end character.")
+    words = {tuple(t): f for t, f in freqs.items() if t}
+    merges = []
+    for _ in range(n_merges):
+        if not any(len(w) > 1 for w in words):
+            break
+        pair, words = bpe_merge_step(words)
+        merges.append(pair)
+    return BPEVocab(tuple(sorted(set("".join(freqs)))), tuple(merges), end)
