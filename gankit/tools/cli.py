@@ -5,6 +5,7 @@
     gankit run       run lessons headless with parameter overrides (-p NAME VALUE) into build/
     gankit student   write student versions (solution cells replaced by stubs) into build/student/
     gankit train     reproduce a bundled checkpoint from its recipe (see gankit.recipes)
+    gankit serve     serve the bundled models as a web API on localhost (see gankit.serve)
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ import torch
 import gankit
 from gankit import data, text
 from gankit.data import DATA_DIR
+from gankit.models import CheckpointError
 from gankit.recipes import REPO_ROOT, find_recipes, get_recipe
+from gankit.serve import DEFAULT_MODELS, PortInUseError
+from gankit.serve import serve as serve_models
 from gankit.tools import lessons
 from gankit.tools.lessons import find_lessons, select_lessons
 from gankit.tools.runner import (
@@ -215,6 +219,18 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve(args: argparse.Namespace) -> int:
+    try:
+        serve_models(args.host, args.port, args.models, request_log=args.request_log)
+    except PortInUseError as exc:
+        print(f"gankit serve: {exc.strerror}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, CheckpointError, ValueError, OSError) as exc:  # a model it cannot serve, a bad host
+        print(f"gankit serve: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gankit", description="gankit, a Jupyter teaching kit for generative models.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -256,6 +272,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a recipe parameter (repeat for several)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=train)
+    p = sub.add_parser("serve", help="serve the bundled models as a web API (names, digits) on localhost",
+                       description="Start the gankit service with uvicorn: POST /v1/names and /v1/digits, "
+                                   "GET /v1/models, /healthz and /metrics, API docs at /docs and a small page "
+                                   "at /. Ctrl-C stops it.")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: 127.0.0.1, this machine only; 0.0.0.0 opens it to the "
+                        "network)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), metavar="CHECKPOINT",
+                   help=f"bundled checkpoint names or checkpoint files (default: {' '.join(DEFAULT_MODELS)})")
+    p.add_argument("--request-log", type=Path, default=Path("build/serve/requests.jsonl"),
+                   help="file that gets one JSON line per request (default: build/serve/requests.jsonl)")
+    p.set_defaults(func=serve)
     return parser
 
 

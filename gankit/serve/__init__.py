@@ -1,0 +1,30 @@
+"""gankit's models as a web service (lesson 13): ``gankit serve``, or in Python::
+
+    from gankit.serve import create_app, serve
+    app = create_app(["names_gpt", "cvae_digits"])   # a FastAPI app, for any ASGI server
+    serve(port=8000)                                  # or run it here with uvicorn
+
+* :mod:`~gankit.serve.models` — checkpoints in service: each model wrapped by the adapter of
+  its task (names, digits), with its sha256 and a lock; where a new model family plugs in;
+* :mod:`~gankit.serve.schemas` — the requests and answers, with their limits (pydantic);
+* :mod:`~gankit.serve.app` — the endpoints, metrics and request log (FastAPI);
+* :mod:`~gankit.serve.server` — running it with uvicorn on a port.
+"""
+
+from gankit.serve.app import MAX_BODY_BYTES, create_app, png_base64
+from gankit.serve.models import ADAPTERS, DEFAULT_MODELS, DigitGenerator, NameGenerator, ServedModel, load_served
+from gankit.serve.server import PortInUseError, serve
+
+__all__ = [
+    "create_app",
+    "serve",
+    "png_base64",
+    "MAX_BODY_BYTES",
+    "ADAPTERS",
+    "DEFAULT_MODELS",
+    "ServedModel",
+    "NameGenerator",
+    "DigitGenerator",
+    "load_served",
+    "PortInUseError",
+]

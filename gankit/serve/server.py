@@ -1,0 +1,72 @@
+"""Run the service with uvicorn: what ``gankit serve`` does.
+
+The listening socket is opened here, before the models load and before uvicorn starts, so
+that a port already in use is a clear message at once ("port 8000 on 127.0.0.1 is in use:
+...") rather than a traceback from inside the server; uvicorn then serves on that socket.
+Port 0 asks the system for a free port, and the line printed at start says which one.
+
+uvicorn stops cleanly on Ctrl-C or SIGTERM: it stops accepting, lets the requests in
+progress finish, and exits. It then passes the signal on, as a server should: after
+SIGTERM the process ends with that signal's status (-15 from Python's subprocess, 143 in a
+shell); after Ctrl-C ``serve`` returns.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from collections.abc import Sequence
+
+import uvicorn
+
+from gankit.serve.app import create_app
+from gankit.serve.models import DEFAULT_MODELS
+
+__all__ = ["PortInUseError", "open_socket", "serve"]
+
+
+class PortInUseError(OSError):
+    """The port asked for is taken (most often by another server still running)."""
+
+
+def open_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to (host, port), ready for uvicorn to listen on."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise OSError(f"cannot serve on host {host!r}: {exc.strerror}. Use an address such as 127.0.0.1.") from None
+    sock = socket.socket(family, kind, proto)
+    # lets a restarted server bind while the old one's connections wait out TIME_WAIT; a port that
+    # another socket is listening on stays refused
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(
+                errno.EADDRINUSE,
+                f"port {port} on {host} is in use: another program (perhaps an earlier `gankit serve`) is "
+                f"listening there. Stop it, or choose another port with --port (--port 0 picks a free one).",
+            ) from None
+        raise
+    return sock
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, models: Sequence[str | os.PathLike] = DEFAULT_MODELS,
+          request_log: str | os.PathLike | None = None) -> None:
+    """Serve ``models`` on http://host:port/ until stopped (Ctrl-C or SIGTERM)."""
+    sock = open_socket(host, port)
+    try:
+        app = create_app(models, request_log=request_log)
+        bound_host, bound_port = sock.getsockname()[:2]
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        print(f"gankit serve: {', '.join(app.state.served)} on http://{shown}:{bound_port}/ "
+              f"(API docs at /docs; request log: {request_log or 'off'}); Ctrl-C stops it.", flush=True)
+        config = uvicorn.Config(app, log_level="warning", access_log=False)  # the request log replaces uvicorn's
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # Ctrl-C: uvicorn has already shut down cleanly, and passes the signal on
+        print("gankit serve: stopped.", flush=True)
+    finally:
+        sock.close()

@@ -1,0 +1,345 @@
+"""The service, tested as a client meets it: a real `gankit serve` process on a free port of
+this machine, called over HTTP with httpx (not an in-process client, which would skip the
+server, the socket and the process).
+
+The server starts once for the module (a few seconds: Python, torch and two checkpoints)
+and is always stopped by the fixture, even when a test fails. The tests run in file order:
+the last ones check that after every bad request above the server still answers, and that
+it stops cleanly on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import io
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from gankit.metrics import label_agreement
+from gankit.serve import MAX_BODY_BYTES, create_app, load_served
+from gankit.serve.models import CHECKPOINT_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
+STARTUP_SECONDS = 60  # a cold start on a busy 2-core machine; it usually takes 3-6 s
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    port: int
+    process: subprocess.Popen
+    request_log: Path
+    output: Path
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("serve")
+    port = free_port()
+    output = folder / "server-output.txt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with open(output, "w") as out:  # a file, not a pipe: a pipe nobody reads can fill and block the server
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gankit", "serve", "--port", str(port), "--request-log", str(folder / "requests.jsonl")],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"gankit serve exited with {process.returncode} at start:\n{output.read_text()}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"gankit serve did not answer /healthz within {STARTUP_SECONDS} s:\n{output.read_text()}")
+            time.sleep(0.2)
+        yield Server(url, port, process, folder / "requests.jsonl", output)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with server.client() as c:
+        yield c
+
+
+# --------------------------------------------------------------------------- happy paths
+
+
+def test_healthz(client):
+    r = client.get("/healthz")
+    assert r.status_code == 200
+    assert r.json() == {"status": "ok", "models": ["names_gpt", "cvae_digits"]}
+
+
+def test_names_are_names_and_the_same_for_the_same_seed(client):
+    body = {"n": 8, "temperature": 0.9, "top_k": 10, "top_p": 0.95, "seed": 3}
+    first = client.post("/v1/names", json=body)
+    assert first.status_code == 200, first.text
+    answer = first.json()
+    assert answer["model"] == "names_gpt" and answer["seed"] == 3
+    assert len(answer["names"]) == 8
+    assert all(re.fullmatch(r"[a-z]+", name) for name in answer["names"]), answer["names"]
+    assert client.post("/v1/names", json=body).json() == answer
+    other = client.post("/v1/names", json={**body, "seed": 4}).json()
+    assert other["names"] != answer["names"]
+
+
+def test_names_begin_with_the_prompt_and_follow_the_control(client):
+    r = client.post("/v1/names", json={"n": 6, "prompt": "ma", "control": "female", "seed": 0})
+    assert r.status_code == 200, r.text
+    names = r.json()["names"]
+    assert len(names) == 6 and all(name.startswith("ma") and re.fullmatch(r"[a-z]+", name) for name in names)
+
+
+def test_names_without_a_seed_report_the_seed_they_used(client):
+    answer = client.post("/v1/names", json={"n": 3}).json()
+    again = client.post("/v1/names", json={"n": 3, "seed": answer["seed"]}).json()
+    assert again["names"] == answer["names"]
+
+
+def test_digits_are_28x28_pngs_of_the_digits_asked_for(client):
+    asked = list(range(10))
+    r = client.post("/v1/digits", json={"digits": asked, "n": 2, "seed": 0})
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["model"] == "cvae_digits" and answer["seed"] == 0
+    labels = [image["digit"] for image in answer["images"]]
+    assert labels == [d for d in asked for _ in range(2)]  # n of each, in the order asked
+    images = []
+    for image in answer["images"]:
+        data = base64.b64decode(image["png"])
+        assert data[:8] == b"\x89PNG\r\n\x1a\n"
+        png = Image.open(io.BytesIO(data))
+        assert png.format == "PNG" and png.size == (28, 28) and png.mode == "L"
+        images.append(torch.from_numpy(np.asarray(png, dtype=np.float32) / 255)[None])  # (1, 28, 28)
+    # the digit judge (98.8 % on real digits) reads most of them as the digit asked for
+    agreement = label_agreement(torch.stack(images), torch.tensor(labels))
+    assert agreement >= 0.8, f"the judge agrees on only {agreement:.0%} of the served digits"
+    assert client.post("/v1/digits", json={"digits": asked, "n": 2, "seed": 0}).json() == answer
+
+
+def test_models_lists_each_checkpoint_with_its_sha256_and_figures(client):
+    r = client.get("/v1/models")
+    assert r.status_code == 200
+    models = {m["name"]: m for m in r.json()["models"]}
+    assert set(models) == {"names_gpt", "cvae_digits"}
+    for name, info in models.items():
+        path = CHECKPOINT_DIR / f"{name}.pt"
+        assert info["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert info["bytes"] == path.stat().st_size and info["recipe"] == name
+    assert models["names_gpt"]["task"] == "names" and models["cvae_digits"]["task"] == "digits"
+    assert models["names_gpt"]["figures"]["test_loss"] == pytest.approx(1.868, abs=1e-3)  # data/README.md
+    assert models["cvae_digits"]["figures"]["label_agreement"] == pytest.approx(0.888, abs=1e-3)
+    assert models["names_gpt"]["alphabet"] == "abcdefghijklmnopqrstuvwxyz"
+    assert models["names_gpt"]["parameters"] == 204_800
+
+
+def test_page_and_api_docs(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "/v1/names" in page.text and "/v1/digits" in page.text and "fetch(" in page.text
+    assert client.get("/docs").status_code == 200
+    spec = client.get("/openapi.json").json()
+    assert {"/v1/names", "/v1/digits", "/v1/models", "/healthz", "/metrics"} <= set(spec["paths"])
+    limits = spec["components"]["schemas"]["NamesRequest"]["properties"]
+    assert limits["temperature"]["exclusiveMinimum"] == 0 and limits["n"]["maximum"] == 100
+
+
+# --------------------------------------------------------------------------- bad requests
+
+
+@pytest.mark.parametrize("path, body, field, words", [
+    ("/v1/names", {"temperature": -1}, "temperature", "greater than 0"),
+    ("/v1/names", {"temperature": 50}, "temperature", "less than or equal to 5"),
+    ("/v1/names", {"top_p": 0}, "top_p", "greater than 0"),
+    ("/v1/names", {"top_p": 1.5}, "top_p", "less than or equal to 1"),
+    ("/v1/names", {"top_k": 0}, "top_k", "greater than or equal to 1"),
+    ("/v1/names", {"n": 10000}, "n", "less than or equal to 100"),
+    ("/v1/names", {"prompt": "Zo3"}, "prompt", "'3Z' are not in the model's vocabulary"),
+    ("/v1/names", {"prompt": "abcdefghijklmnop"}, "prompt", "at most 14"),
+    ("/v1/names", {"control": "robot"}, "control", "'female', 'male' or 'none'"),
+    ("/v1/names", {"temprature": 1.0}, "temprature", "Extra inputs are not permitted"),
+    ("/v1/names", {"model": "cvae_digits"}, "model", "served names models: names_gpt"),
+    ("/v1/digits", {"digits": [11]}, "digits", "less than or equal to 9"),
+    ("/v1/digits", {"digits": [-1]}, "digits", "greater than or equal to 0"),
+    ("/v1/digits", {"digits": []}, "digits", "at least 1 item"),
+    ("/v1/digits", {"n": 2}, "digits", "Field required"),
+    ("/v1/digits", {"digits": [1, 2, 3], "n": 30}, "body", "at most 64 per request"),
+])
+def test_a_bad_value_is_a_422_that_names_the_field(client, path, body, field, words):
+    r = client.post(path, json=body)
+    assert r.status_code == 422, r.text
+    answer = r.json()
+    errors = answer["detail"]
+    assert any(field in error["loc"] for error in errors), errors
+    assert any(words in error["msg"] for error in errors), errors
+    assert answer["message"].startswith(field), answer["message"]
+
+
+def test_the_prompt_error_names_the_bad_characters_and_the_allowed_ones(client):
+    error, = client.post("/v1/names", json={"prompt": "jo-ann"}).json()["detail"]
+    assert error["loc"] == ["body", "prompt"]
+    assert "'-'" in error["msg"] and "abcdefghijklmnopqrstuvwxyz" in error["msg"]
+
+
+def test_malformed_json_is_a_422(client):
+    r = client.post("/v1/names", content=b'{"n": 3,', headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["type"] == "json_invalid"
+    assert "not valid JSON" in r.json()["message"]
+
+
+def test_unknown_route_and_wrong_method(client):
+    assert client.get("/v1/nothing-here").status_code == 404
+    assert client.post("/v2/names", json={}).status_code == 404
+    assert client.get("/v1/names").status_code == 405
+
+
+def test_a_body_over_the_limit_is_refused(client):
+    big = json.dumps({"prompt": "a" * (MAX_BODY_BYTES + 10)}).encode()
+    r = client.post("/v1/names", content=big, headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert f"at most {MAX_BODY_BYTES:,}" in r.json()["detail"]
+
+    def chunks():  # no Content-Length: the body is cut off as it arrives
+        for i in range(0, len(big), 4096):
+            yield big[i:i + 4096]
+
+    r = client.post("/v1/names", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert f"more than {MAX_BODY_BYTES:,} bytes" in r.json()["detail"]
+
+
+# --------------------------------------------------------------------------- watching it
+
+
+def test_metrics_count_requests_errors_and_latency(client):
+    client.post("/v1/names", json={"n": 2, "seed": 1})
+    client.post("/v1/names", json={"temperature": -1})
+    text = client.get("/metrics").text
+    count = re.search(r'gankit_requests_total\{method="POST",route="/v1/names",status="200"\} (\d+)', text)
+    assert count and float(count.group(1)) >= 1
+    assert re.search(r'gankit_request_errors_total\{route="/v1/names",status="422"\} \d+', text)
+    assert re.search(r'gankit_request_errors_total\{route="unmatched",status="404"\} \d+', text)
+    assert 'gankit_request_seconds_bucket{le="0.1",route="/v1/names"}' in text
+    assert re.search(r'gankit_items_served_total\{model="names_gpt"\} \d+', text)
+
+
+def test_every_request_is_one_json_line_in_the_request_log(client, server):
+    client.post("/v1/names", json={"n": 4, "seed": 9})
+    time.sleep(0.1)  # the line is written just after the response is sent
+    records = [json.loads(line) for line in server.request_log.read_text().splitlines()]
+    assert all({"time", "method", "route", "status", "latency_ms", "n"} <= set(r) for r in records)
+    last_names = [r for r in records if r["route"] == "/v1/names" and r["status"] == 200][-1]
+    assert last_names["n"] == 4 and last_names["latency_ms"] > 0
+    assert any(r["status"] == 422 for r in records) and any(r["status"] == 413 for r in records)
+    assert any(r["route"] == "unmatched" and r["status"] == 404 for r in records)
+
+
+def test_concurrent_requests_all_succeed_and_agree(server):
+    """8 clients at once, same seed: same names for all (each request has its own generator,
+    and the model's lock keeps two requests from interleaving inside it)."""
+    start = threading.Barrier(8)
+
+    def ask(i: int) -> tuple[int, dict]:
+        with server.client() as c:
+            start.wait()
+            if i % 2:
+                r = c.post("/v1/digits", json={"digits": [i % 10], "n": 3, "seed": 5})
+            else:
+                r = c.post("/v1/names", json={"n": 5, "seed": 42, "top_k": 8})
+            return r.status_code, r.json()
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(ask, range(8)))
+    assert all(status == 200 for status, _ in results), results
+    names = {tuple(answer["names"]) for i, (_, answer) in enumerate(results) if i % 2 == 0}
+    assert len(names) == 1
+    with server.client() as c:
+        alone = c.post("/v1/digits", json={"digits": [1], "n": 3, "seed": 5}).json()
+    assert results[1][1] == alone  # the same images as when nothing else runs
+
+
+def test_a_second_server_on_the_same_port_says_the_port_is_in_use(server):
+    r = subprocess.run([sys.executable, "-m", "gankit", "serve", "--port", str(server.port)],
+                       cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 1
+    assert f"port {server.port} on 127.0.0.1 is in use" in r.stderr and "--port" in r.stderr
+
+
+# --------------------------------------------------------------------------- after all of that
+
+
+def test_the_server_still_answers_after_every_bad_request(client, server):
+    assert server.process.poll() is None
+    assert client.get("/healthz").json()["status"] == "ok"
+    assert client.post("/v1/names", json={"n": 1, "seed": 0}).status_code == 200
+
+
+def test_the_server_stops_cleanly_on_sigterm(server):
+    server.process.send_signal(signal.SIGTERM)
+    # uvicorn shuts down, then passes SIGTERM on: the process ends by that signal, as a server should
+    assert server.process.wait(timeout=5) in (0, -signal.SIGTERM)
+    assert "Traceback" not in server.output.read_text()
+
+
+# --------------------------------------------------------------------------- in this process (no server)
+
+
+def test_an_unknown_checkpoint_names_the_bundled_ones():
+    with pytest.raises(FileNotFoundError, match="names_gpt"):
+        create_app(["no_such_model"])
+
+
+def test_a_model_without_an_adapter_is_refused():
+    with pytest.raises(ValueError, match="no adapter"):
+        load_served(ROOT / "data" / "judge.pt")
+
+
+def test_a_task_that_is_not_served_is_a_404():
+    async def ask() -> httpx.Response:  # the app called in this process, through httpx's ASGI transport
+        transport = httpx.ASGITransport(app=create_app(["names_gpt"]))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+            return await c.post("/v1/digits", json={"digits": [7]})
+
+    r = asyncio.run(ask())
+    assert r.status_code == 404 and "no digits model" in r.json()["detail"]
