@@ -686,7 +686,10 @@ def train_bpe(texts: Iterable[str] | dict[str, int], n_merges: int, end: str = "
     as often as it occurs, or a {text: frequency} dict), by :func:`bpe_merge_step` repeated.
 
     The vocabulary grows by one token per merge: ``len(vocab) == 1 + characters + merges``.
-    Training stops early, with fewer merges, once every text is a single symbol.
+    Training stops early, with fewer merges, once every text is a single symbol. Since each
+    merge depends only on the ones before it, the first n merges of a longer run are exactly
+    an n-merge run: ``BPEVocab(vocab.chars, vocab.merges[:n])`` gives every smaller size from
+    one training.
     """
     if isinstance(n_merges, bool) or not isinstance(n_merges, int) or n_merges < 0:
         raise ValueError(f"n_merges must be an int ≥ 0, got {n_merges!r}.")

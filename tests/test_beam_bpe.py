@@ -195,6 +195,8 @@ def test_bpe_on_the_bundled_first_names_round_trips():
     assert sum(len(vocab.encode(n)) for n in names) < 0.6 * sum(len(n) for n in names)
     assert vocab.decode(vocab.encode("anna") + [0] + vocab.encode("bo")) == "anna"  # stops at the end token
     assert text.BPEVocab.from_dict(vocab.as_dict()) == vocab
+    # a shorter run is the longer run's first merges
+    assert text.train_bpe(text.load_names("first", "train"), 50) == text.BPEVocab(vocab.chars, vocab.merges[:50])
 
 
 def test_bpe_vocab_works_with_lm_examples_sampling_and_scoring():
