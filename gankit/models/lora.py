@@ -199,11 +199,14 @@ def merge_lora(model: nn.Module) -> int:
 
 
 def trainable_parameters(model: nn.Module) -> tuple[int, float]:
-    """(number of trainable parameters, their share of all parameters) of ``model``.
+    """(number of trainable parameters, that number as a share of the model's own size).
 
-    With LoRA, "all" includes the A and B matrices (what the wrapped model holds)."""
-    total = sum(p.numel() for p in model.parameters())
-    if total == 0:
+    The size leaves out LoRA's A and B matrices: it is the size of the pretrained model, so
+    that full fine-tuning is a share of 1 and every method is measured against the same
+    yardstick, as Hu et al. compare LoRA's trainable parameters with full fine-tuning's."""
+    lora = {id(p) for m in model.modules() if isinstance(m, LoRALinear) for p in (m.A, m.B)}
+    size = sum(p.numel() for p in model.parameters() if id(p) not in lora)
+    if size == 0:
         raise ValueError("The model has no parameters.")
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return trainable, trainable / total
+    return trainable, trainable / size
