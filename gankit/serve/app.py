@@ -183,9 +183,10 @@ def png_base64(image: torch.Tensor) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _invalid(field: str, message: str, value: Any) -> RequestValidationError:
-    """A 422 in the same shape as pydantic's, for a limit that depends on the model."""
-    return RequestValidationError([{"type": "value_error", "loc": ("body", field), "msg": message, "input": value}])
+def _error(field: str, message: str, value: Any) -> dict:
+    """One error in pydantic's shape, for a limit that depends on the model: raised in a
+    RequestValidationError, it is answered like the schema's own (a 422 naming the field)."""
+    return {"type": "value_error", "loc": ("body", field), "msg": message, "input": value}
 
 
 def _pick(served: dict[str, ServedModel], task: str, name: str | None) -> ServedModel:
@@ -197,7 +198,8 @@ def _pick(served: dict[str, ServedModel], task: str, name: str | None) -> Served
         return candidates[0]
     if name not in [m.name for m in candidates]:
         known = ", ".join(m.name for m in candidates) or "none"
-        raise _invalid("model", f"no {task} model called {name!r} is served; served {task} models: {known}", name)
+        raise RequestValidationError(
+            [_error("model", f"no {task} model called {name!r} is served; served {task} models: {known}", name)])
     return served[name]
 
 
@@ -275,10 +277,7 @@ def create_app(
         control = None if body.control == "none" else body.control
         errors = model.request_errors(body.prompt, control)
         if errors:
-            raise RequestValidationError([
-                {"type": "value_error", "loc": ("body", field), "msg": message,
-                 "input": body.prompt if field == "prompt" else body.control}
-                for field, message in errors])
+            raise RequestValidationError([_error(field, message, getattr(body, field)) for field, message in errors])
         request.scope[_ITEMS] = body.n
         seed = secrets.randbelow(MAX_SEED) if body.seed is None else body.seed
         names = model.names(body.n, seed=seed, temperature=body.temperature, top_k=body.top_k,
