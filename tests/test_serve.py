@@ -34,8 +34,11 @@ import torch
 from PIL import Image
 
 from gankit.metrics import label_agreement
-from gankit.serve import MAX_BODY_BYTES, create_app, load_served
+from gankit.data import load_mnist_subset
+from gankit.models import ConditionalVAE, ConditionalVAEConfig, save_checkpoint
+from gankit.serve import MAX_BODY_BYTES, QualityMonitor, create_app, load_served
 from gankit.serve.models import CHECKPOINT_DIR
+from gankit.tools.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 STARTUP_SECONDS = 60  # a cold start on a busy 2-core machine; it usually takes 3-6 s
@@ -67,7 +70,8 @@ def server(tmp_path_factory):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     with open(output, "w") as out:  # a file, not a pipe: a pipe nobody reads can fill and block the server
         process = subprocess.Popen(
-            [sys.executable, "-m", "gankit", "serve", "--port", str(port), "--request-log", str(folder / "requests.jsonl")],
+            [sys.executable, "-m", "gankit", "serve", "--port", str(port), "--request-log", str(folder / "requests.jsonl"),
+             "--alert-below", "label_agreement", "0.5"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
@@ -298,12 +302,26 @@ def test_concurrent_requests_all_succeed_and_agree(server):
     assert results[1][1] == alone  # the same images as when nothing else runs
 
 
-def test_a_second_server_on_the_same_port_says_the_port_is_in_use(server):
-    r = subprocess.run([sys.executable, "-m", "gankit", "serve", "--port", str(server.port)],
-                       cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
-                       timeout=60)
-    assert r.returncode == 1
-    assert f"port {server.port} on 127.0.0.1 is in use" in r.stderr and "--port" in r.stderr
+def test_the_monitor_measures_what_was_served(client):
+    client.post("/v1/digits", json={"digits": [3, 8], "n": 10, "seed": 2})
+    client.post("/v1/names", json={"n": 40, "seed": 2})
+    r = client.get("/v1/monitor")
+    assert r.status_code == 200
+    summary = r.json()
+    digits, names = summary["models"]["cvae_digits"], summary["models"]["names_gpt"]
+    assert digits["judge_confident"]["items"] >= 20 and digits["label_agreement"]["share"] >= 0.7
+    assert names["novel"]["items"] >= 40 and 0 < names["novel"]["share"] < 1
+    assert summary["alerts"] == []  # --alert-below label_agreement 0.5: the bundled model is well above
+    text = client.get("/metrics").text
+    assert re.search(r'gankit_served_quality\{measure="label_agreement",model="cvae_digits"\} 0\.\d+', text)
+    assert 'gankit_served_alert{measure="label_agreement",model="cvae_digits"} 0.0' in text
+
+
+def test_a_second_server_on_the_same_port_says_the_port_is_in_use(server, capsys):
+    # the command itself, run in this process: the socket is opened before anything loads
+    assert main(["serve", "--port", str(server.port), "--request-log", os.devnull]) == 1
+    err = capsys.readouterr().err
+    assert f"port {server.port} on 127.0.0.1 is in use" in err and "--port" in err
 
 
 # --------------------------------------------------------------------------- after all of that
@@ -335,11 +353,61 @@ def test_a_model_without_an_adapter_is_refused():
         load_served(ROOT / "data" / "judge.pt")
 
 
-def test_a_task_that_is_not_served_is_a_404():
-    async def ask() -> httpx.Response:  # the app called in this process, through httpx's ASGI transport
-        transport = httpx.ASGITransport(app=create_app(["names_gpt"]))
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
-            return await c.post("/v1/digits", json={"digits": [7]})
+def call_in_process(app, *requests: tuple[str, str, dict | None]) -> list[httpx.Response]:
+    """(method, path, json) requests to ``app`` in this process, through httpx's ASGI transport."""
+    async def run() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+            return [await c.request(method, path, json=body) for method, path, body in requests]
 
-    r = asyncio.run(ask())
+    return asyncio.run(run())
+
+
+def test_a_task_that_is_not_served_is_a_404():
+    r, = call_in_process(create_app(["names_gpt"]), ("POST", "/v1/digits", {"digits": [7]}))
     assert r.status_code == 404 and "no digits model" in r.json()["detail"]
+
+
+def test_the_monitor_counts_novel_names_over_a_rolling_window():
+    monitor = QualityMonitor(window=3, training_names=["anna", "bob"], floors={"novel": 0.5}, min_items=3)
+    monitor.observe_names("m", ["anna", "zed"])
+    assert monitor.summary()["models"]["m"]["novel"] == {"share": 0.5, "items": 2}
+    assert monitor.summary()["alerts"] == []  # 2 items: fewer than min_items, no verdict yet
+    monitor.observe_names("m", ["bob", "anna"])  # the window keeps the last 3: zed, bob, anna
+    summary = monitor.summary()
+    assert summary["models"]["m"]["novel"] == {"share": pytest.approx(1 / 3), "items": 3}
+    alert, = summary["alerts"]
+    assert (alert["model"], alert["measure"], alert["floor"]) == ("m", "novel", 0.5)
+    assert "33.3%" in alert["message"] and "50.0%" in alert["message"]
+
+
+def test_a_floor_for_a_measure_that_does_not_exist_is_refused():
+    with pytest.raises(ValueError, match="judge_confident, label_agreement, novel"):
+        QualityMonitor(floors={"judge_confidnt": 0.5})
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        QualityMonitor(floors={"novel": 50})
+
+
+def test_the_monitor_judges_real_digits_well_and_noise_badly():
+    x, y = load_mnist_subset("test")
+    monitor = QualityMonitor(window=100)
+    monitor.observe_digits("real", x[:50], y[:50].tolist())
+    monitor.observe_digits("noise", torch.rand(50, 1, 28, 28, generator=torch.Generator().manual_seed(0)),
+                           y[:50].tolist())
+    models = monitor.summary()["models"]
+    assert models["real"]["label_agreement"]["share"] >= 0.95 and models["real"]["judge_confident"]["share"] >= 0.9
+    assert models["noise"]["label_agreement"]["share"] <= 0.3
+
+
+def test_the_monitor_catches_a_worse_checkpoint_swapped_in(tmp_path):
+    """An untrained conditional VAE saved under the good one's name answers as fast and as
+    validly; only the monitor's judge sees that its digits are not the ones asked for."""
+    torch.manual_seed(0)
+    worse = save_checkpoint(tmp_path / "cvae_digits.pt", ConditionalVAE(ConditionalVAEConfig()))
+    floors = {"label_agreement": 0.5}
+    for checkpoint, alarmed in ((CHECKPOINT_DIR / "cvae_digits.pt", False), (worse, True)):
+        app = create_app([checkpoint], monitor=QualityMonitor(floors=floors, min_items=50))
+        answers = call_in_process(app, ("POST", "/v1/digits", {"digits": list(range(10)), "n": 6, "seed": 0}),
+                                  ("GET", "/v1/monitor", None))
+        assert answers[0].status_code == 200
+        alerts = answers[1].json()["alerts"]
+        assert bool(alerts) is alarmed, (checkpoint, answers[1].json())

@@ -8,11 +8,13 @@
   its task (names, digits), with its sha256 and a lock; where a new model family plugs in;
 * :mod:`~gankit.serve.schemas` — the requests and answers, with their limits (pydantic);
 * :mod:`~gankit.serve.app` — the endpoints, metrics and request log (FastAPI);
+* :mod:`~gankit.serve.monitor` — the quality of what was served, over a rolling window;
 * :mod:`~gankit.serve.server` — running it with uvicorn on a port.
 """
 
 from gankit.serve.app import MAX_BODY_BYTES, create_app, png_base64
 from gankit.serve.models import ADAPTERS, DEFAULT_MODELS, DigitGenerator, NameGenerator, ServedModel, load_served
+from gankit.serve.monitor import QualityMonitor
 from gankit.serve.server import PortInUseError, serve
 
 __all__ = [
@@ -26,5 +28,6 @@ __all__ = [
     "NameGenerator",
     "DigitGenerator",
     "load_served",
+    "QualityMonitor",
     "PortInUseError",
 ]

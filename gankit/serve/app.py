@@ -3,6 +3,7 @@
     POST /v1/names    names from the names GPT (n, temperature, top_k, top_p, prompt, control, seed)
     POST /v1/digits   PNG images of the digits asked for, base64 in JSON (digits, n, seed)
     GET  /v1/models   each served checkpoint: its file's sha256 and the figures its recipe measured
+    GET  /v1/monitor  the quality of what was served: rolling judge and novelty shares per model
     GET  /healthz     "ok" while the service answers
     GET  /metrics     Prometheus text: requests by route and status, errors, latency histogram
     GET  /docs        the OpenAPI description, to read and try (/openapi.json for programs)
@@ -17,7 +18,9 @@ runs it with uvicorn. What makes it a service rather than a notebook cell:
 * the same seed gives the same answer, whatever else runs at the same time (each request
   has its own generator; each model answers one request at a time);
 * every request is counted and timed (``/metrics``) and written as one JSON line to the
-  request log: time, method, route, status, latency, and how many items it asked for.
+  request log: time, method, route, status, latency, and how many items it asked for;
+* what is sent out is measured too (:mod:`gankit.serve.monitor`): a worse model answers as
+  fast as a good one, so only the items themselves show it.
 
 The handlers are plain ``def`` functions: FastAPI runs them in a thread pool, so a model
 working on one request does not stop the server from accepting the next.
@@ -32,7 +35,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -43,10 +46,12 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from starlette.routing import Match
 from PIL import Image
 
 from gankit import __version__
+from gankit.serve.monitor import QualityMonitor
 from gankit.serve.models import DEFAULT_MODELS, DigitGenerator, NameGenerator, ServedModel, load_served
 from gankit.serve.schemas import (
     MAX_SEED,
@@ -55,6 +60,7 @@ from gankit.serve.schemas import (
     DigitsResponse,
     Health,
     ModelsResponse,
+    MonitorResponse,
     NamesRequest,
     NamesResponse,
 )
@@ -84,6 +90,28 @@ class _Metrics:
                                  ["route"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.items = Counter("gankit_items_served", "names or images sent back, by model",
                              ["model"], registry=self.registry)
+
+
+class _MonitorCollector:
+    """Prometheus reads the monitor's rolling shares when it scrapes /metrics."""
+
+    def __init__(self, monitor: QualityMonitor) -> None:
+        self.monitor = monitor
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        summary = self.monitor.summary()
+        quality = GaugeMetricFamily("gankit_served_quality", "rolling share of the served items that pass a "
+                                    "measure (judge_confident, label_agreement, novel), by model",
+                                    labels=["model", "measure"])
+        alert = GaugeMetricFamily("gankit_served_alert", "1 while a measure is below its floor",
+                                  labels=["model", "measure"])
+        alerting = {(a["model"], a["measure"]) for a in summary["alerts"]}
+        for model, measures in summary["models"].items():
+            for measure, value in measures.items():
+                quality.add_metric([model, measure], value["share"])
+                alert.add_metric([model, measure], float((model, measure) in alerting))
+        yield quality
+        yield alert
 
 
 class _Observe:
@@ -228,12 +256,15 @@ def create_app(
     *,
     request_log: str | os.PathLike | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
+    monitor: QualityMonitor | None = None,
 ) -> FastAPI:
     """The service's FastAPI app, serving ``models``: bundled checkpoint names, checkpoint
     paths, or already-loaded :class:`~gankit.serve.models.ServedModel` objects.
 
     ``request_log``: a file that gets one JSON line per request (appended; its folder is
     made). Every line also goes to the ``gankit.serve.requests`` logger.
+    ``monitor``: measures what is served (default: a :class:`~gankit.serve.monitor.QualityMonitor`
+    over the last 500 items of each model, without alarms).
     """
     served: dict[str, ServedModel] = {}
     for spec in models:
@@ -247,6 +278,8 @@ def create_app(
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
     metrics = _Metrics()
+    monitor = QualityMonitor() if monitor is None else monitor
+    metrics.registry.register(_MonitorCollector(monitor))
 
     app = FastAPI(
         title="gankit",
@@ -255,6 +288,7 @@ def create_app(
     )
     app.state.served = served
     app.state.metrics = metrics
+    app.state.monitor = monitor
     # the middleware added last runs first: _Observe counts and logs the 413s of _LimitBody too
     app.add_middleware(_LimitBody, max_bytes=max_body_bytes)
     app.add_middleware(_Observe, metrics=metrics, routes=app.router.routes, log_path=log_path)
@@ -283,6 +317,7 @@ def create_app(
         names = model.names(body.n, seed=seed, temperature=body.temperature, top_k=body.top_k,
                             top_p=body.top_p, prompt=body.prompt, control=control)
         metrics.items.labels(model.name).inc(len(names))
+        monitor.observe_names(model.name, names)
         return NamesResponse(model=model.name, seed=seed, names=names)
 
     @app.post("/v1/digits", response_model=DigitsResponse, summary="Draw digits")
@@ -294,12 +329,17 @@ def create_app(
         seed = secrets.randbelow(MAX_SEED) if body.seed is None else body.seed
         images = model.draw(labels, seed=seed)  # (N, 1, 28, 28)
         metrics.items.labels(model.name).inc(len(labels))
+        monitor.observe_digits(model.name, images, labels)
         return DigitsResponse(model=model.name, seed=seed,
                               images=[DigitImage(digit=d, png=png_base64(x)) for d, x in zip(labels, images)])
 
     @app.get("/v1/models", response_model=ModelsResponse, summary="The served checkpoints")
     def list_models() -> dict:
         return {"models": [m.describe() for m in served.values()]}
+
+    @app.get("/v1/monitor", response_model=MonitorResponse, summary="The quality of what was served")
+    def quality() -> dict:
+        return monitor.summary()
 
     @app.get("/healthz", response_model=Health, summary="Is the service up?")
     def healthz() -> dict:

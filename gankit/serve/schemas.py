@@ -30,6 +30,7 @@ __all__ = [
     "DigitsResponse",
     "ModelInfo",
     "ModelsResponse",
+    "MonitorResponse",
     "Health",
 ]
 
@@ -119,6 +120,27 @@ class ModelInfo(BaseModel):
 
 class ModelsResponse(BaseModel):
     models: list[ModelInfo]
+
+
+class Share(BaseModel):
+    share: float = Field(..., description="share of the items in the window that pass the measure, 0-1")
+    items: int = Field(..., description="items in the window")
+
+
+class Alert(BaseModel):
+    model: str
+    measure: str
+    share: float
+    floor: float
+    message: str
+
+
+class MonitorResponse(BaseModel):
+    """Rolling quality of the served items (gankit.serve.monitor): per model, per measure."""
+
+    window: int
+    models: dict[str, dict[str, Share]]
+    alerts: list[Alert]
 
 
 class Health(BaseModel):

@@ -22,6 +22,7 @@ import uvicorn
 
 from gankit.serve.app import create_app
 from gankit.serve.models import DEFAULT_MODELS
+from gankit.serve.monitor import QualityMonitor
 
 __all__ = ["PortInUseError", "open_socket", "serve"]
 
@@ -55,11 +56,12 @@ def open_socket(host: str, port: int) -> socket.socket:
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, models: Sequence[str | os.PathLike] = DEFAULT_MODELS,
-          request_log: str | os.PathLike | None = None) -> None:
-    """Serve ``models`` on http://host:port/ until stopped (Ctrl-C or SIGTERM)."""
+          request_log: str | os.PathLike | None = None, floors: dict[str, float] | None = None) -> None:
+    """Serve ``models`` on http://host:port/ until stopped (Ctrl-C or SIGTERM). ``floors``:
+    alarms of the quality monitor, e.g. {"judge_confident": 0.6} (see gankit.serve.monitor)."""
     sock = open_socket(host, port)
     try:
-        app = create_app(models, request_log=request_log)
+        app = create_app(models, request_log=request_log, monitor=QualityMonitor(floors=floors))
         bound_host, bound_port = sock.getsockname()[:2]
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         print(f"gankit serve: {', '.join(app.state.served)} on http://{shown}:{bound_port}/ "

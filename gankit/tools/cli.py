@@ -221,7 +221,8 @@ def train(args: argparse.Namespace) -> int:
 
 def serve(args: argparse.Namespace) -> int:
     try:
-        serve_models(args.host, args.port, args.models, request_log=args.request_log)
+        serve_models(args.host, args.port, args.models, request_log=args.request_log,
+                     floors={measure: float(share) for measure, share in args.alert_below})
     except PortInUseError as exc:
         print(f"gankit serve: {exc.strerror}", file=sys.stderr)
         return 1
@@ -284,6 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"bundled checkpoint names or checkpoint files (default: {' '.join(DEFAULT_MODELS)})")
     p.add_argument("--request-log", type=Path, default=Path("build/serve/requests.jsonl"),
                    help="file that gets one JSON line per request (default: build/serve/requests.jsonl)")
+    p.add_argument("--alert-below", nargs=2, action="append", default=[], metavar=("MEASURE", "SHARE"),
+                   help="raise an alert (GET /v1/monitor, /metrics) while the rolling share of served items "
+                        "passing MEASURE (judge_confident, label_agreement, novel) is below SHARE, e.g. "
+                        "--alert-below judge_confident 0.6 (repeat for several)")
     p.set_defaults(func=serve)
     return parser
 
