@@ -37,7 +37,8 @@ from PIL import Image
 from gankit.metrics import label_agreement
 from gankit.data import load_mnist_subset
 from gankit.models import ConditionalVAE, ConditionalVAEConfig, save_checkpoint
-from gankit.serve import MAX_BODY_BYTES, QualityMonitor, create_app, load_served
+from gankit.serve import MAX_BODY_BYTES, NameBatcher, QualityMonitor, create_app, load_served
+from gankit.serve.batching import Settings
 from gankit.serve.models import CHECKPOINT_DIR
 from gankit.tools.cli import main
 
@@ -72,7 +73,7 @@ def server(tmp_path_factory):
     with open(output, "w") as out:  # a file, not a pipe: a pipe nobody reads can fill and block the server
         process = subprocess.Popen(
             [sys.executable, "-m", "gankit", "serve", "--port", str(port), "--request-log", str(folder / "requests.jsonl"),
-             "--alert-below", "label_agreement", "0.5"],
+             "--alert-below", "label_agreement", "0.5", "--batch-ms", "5"],
             cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
@@ -134,10 +135,10 @@ def test_names_begin_with_the_prompt_and_follow_the_control(client):
     assert len(names) == 6 and all(name.startswith("ma") and re.fullmatch(r"[a-z]+", name) for name in names)
 
 
-def test_names_without_a_seed_report_the_seed_they_used(client):
-    answer = client.post("/v1/names", json={"n": 3}).json()
-    again = client.post("/v1/names", json={"n": 3, "seed": answer["seed"]}).json()
-    assert again["names"] == answer["names"]
+def test_names_without_a_seed_may_share_a_batch_and_have_no_seed(client):
+    answer = client.post("/v1/names", json={"n": 3, "prompt": "jo"}).json()  # the server batches (--batch-ms 5)
+    assert answer["seed"] is None and len(answer["names"]) == 3
+    assert all(name.startswith("jo") for name in answer["names"])
 
 
 def test_digits_are_28x28_pngs_of_the_digits_asked_for(client):
@@ -321,6 +322,28 @@ def test_concurrent_requests_all_succeed_and_agree(server):
     assert results[1][1] == alone  # the same images as when nothing else runs
 
 
+def test_concurrent_unseeded_requests_are_batched_and_each_gets_its_share(server, client):
+    before = read_metrics(client)
+    start = threading.Barrier(8, timeout=30)
+
+    def ask(i: int) -> httpx.Response:
+        with server.client() as c:
+            start.wait()
+            return c.post("/v1/names", json={"n": i + 1, "top_k": 5})
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(ask, range(8)))
+    assert all(r.status_code == 200 for r in answers), [r.text for r in answers]
+    assert [len(r.json()["names"]) for r in answers] == list(range(1, 9))
+    assert all(re.fullmatch(r"[a-z]+", name) for r in answers for name in r.json()["names"])
+    after = read_metrics(client)
+    calls = (metric(after, "gankit_model_call_requests_count", model="names_gpt")
+             - metric(before, "gankit_model_call_requests_count", model="names_gpt"))
+    answered = (metric(after, "gankit_model_call_requests_sum", model="names_gpt")
+                - metric(before, "gankit_model_call_requests_sum", model="names_gpt"))
+    assert answered == 8 and 1 <= calls <= 8  # how many calls depends on when the 8 arrive
+
+
 def test_the_monitor_measures_what_was_served(client):
     client.post("/v1/digits", json={"digits": [3, 8], "n": 10, "seed": 2})
     client.post("/v1/names", json={"n": 40, "seed": 2})
@@ -384,6 +407,64 @@ def call_in_process(app, *requests: tuple[str, str, dict | None]) -> list[httpx.
 def test_a_task_that_is_not_served_is_a_404():
     r, = call_in_process(create_app(["names_gpt"]), ("POST", "/v1/digits", {"digits": [7]}))
     assert r.status_code == 404 and "no digits model" in r.json()["detail"]
+
+
+def test_without_batching_an_unseeded_request_reports_the_seed_that_replays_it():
+    app = create_app(["names_gpt"])
+    first, = call_in_process(app, ("POST", "/v1/names", {"n": 3}))
+    seed = first.json()["seed"]
+    again, = call_in_process(app, ("POST", "/v1/names", {"n": 3, "seed": seed}))
+    assert isinstance(seed, int) and again.json()["names"] == first.json()["names"]
+
+
+class RecordingNames:
+    """A stand-in for a NameGenerator that writes 'n0', 'n1', ... and records each call."""
+
+    name = "fake"
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[tuple[int, dict]] = []
+        self.fail = fail
+
+    def names(self, n: int, *, seed: int, **settings) -> list[str]:
+        if self.fail:
+            raise RuntimeError("the model broke")
+        self.calls.append((n, settings))
+        return [f"n{i}" for i in range(n)]
+
+
+def submit_together(batcher: NameBatcher, requests: list[tuple[int, Settings]]) -> list:
+    start = threading.Barrier(len(requests), timeout=30)
+
+    def one(request: tuple[int, Settings]):
+        start.wait()
+        try:
+            return batcher.submit(*request)
+        except Exception as exc:
+            return exc
+
+    with ThreadPoolExecutor(len(requests)) as pool:
+        return list(pool.map(one, requests))
+
+
+def test_the_batcher_makes_one_call_per_group_of_settings_and_splits_it_in_order():
+    model = RecordingNames()
+    batcher = NameBatcher(model, window=0.5)  # long enough that every request below arrives in it
+    warm, cold = Settings(temperature=1.0), Settings(temperature=0.5, prompt="a")
+    answers = submit_together(batcher, [(2, warm), (3, cold), (1, warm), (4, cold)])
+    assert sorted(n for n, _ in model.calls) == [3, 7]  # one call for each settings: 2 + 1 and 3 + 4 names
+    assert dict((n, s["temperature"]) for n, s in model.calls) == {3: 1.0, 7: 0.5}
+    assert [len(a) for a in answers] == [2, 3, 1, 4]
+    assert sorted(sum(answers, [])) == sorted([f"n{i}" for i in range(3)] + [f"n{i}" for i in range(7)])
+
+
+def test_a_failing_batch_fails_each_of_its_requests_and_the_batcher_goes_on():
+    model = RecordingNames(fail=True)
+    batcher = NameBatcher(model, window=0.2)
+    answers = submit_together(batcher, [(1, Settings()), (2, Settings())])
+    assert all(isinstance(a, RuntimeError) and "the model broke" in str(a) for a in answers)
+    model.fail = False
+    assert batcher.submit(2, Settings()) == ["n0", "n1"]
 
 
 def test_the_monitor_counts_novel_names_over_a_rolling_window():

@@ -9,11 +9,13 @@
 * :mod:`~gankit.serve.schemas` — the requests and answers, with their limits (pydantic);
 * :mod:`~gankit.serve.app` — the endpoints, metrics and request log (FastAPI);
 * :mod:`~gankit.serve.monitor` — the quality of what was served, over a rolling window;
+* :mod:`~gankit.serve.batching` — micro-batching of name requests that arrive together;
 * :mod:`~gankit.serve.server` — running it with uvicorn on a port.
 """
 
 from gankit.serve.app import MAX_BODY_BYTES, create_app, png_base64
 from gankit.serve.models import ADAPTERS, DEFAULT_MODELS, DigitGenerator, NameGenerator, ServedModel, load_served
+from gankit.serve.batching import NameBatcher
 from gankit.serve.monitor import QualityMonitor
 from gankit.serve.server import PortInUseError, serve
 
@@ -29,5 +31,6 @@ __all__ = [
     "DigitGenerator",
     "load_served",
     "QualityMonitor",
+    "NameBatcher",
     "PortInUseError",
 ]

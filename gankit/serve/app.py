@@ -36,6 +36,7 @@ import os
 import secrets
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ from starlette.routing import Match
 from PIL import Image
 
 from gankit import __version__
+from gankit.serve.batching import NameBatcher, Settings
 from gankit.serve.monitor import QualityMonitor
 from gankit.serve.models import DEFAULT_MODELS, DigitGenerator, NameGenerator, ServedModel, load_served
 from gankit.serve.schemas import (
@@ -90,6 +92,9 @@ class _Metrics:
                                  ["route"], buckets=LATENCY_BUCKETS, registry=self.registry)
         self.items = Counter("gankit_items_served", "names or images sent back, by model",
                              ["model"], registry=self.registry)
+        self.calls = Histogram("gankit_model_call_requests", "requests answered by one model call, by model "
+                               "(1 without batching; _count is the number of calls)", ["model"],
+                               buckets=(1, 2, 4, 8, 16, 32, 64), registry=self.registry)
 
 
 class _MonitorCollector:
@@ -257,6 +262,7 @@ def create_app(
     request_log: str | os.PathLike | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     monitor: QualityMonitor | None = None,
+    batch_window_ms: float = 0.0,
 ) -> FastAPI:
     """The service's FastAPI app, serving ``models``: bundled checkpoint names, checkpoint
     paths, or already-loaded :class:`~gankit.serve.models.ServedModel` objects.
@@ -265,6 +271,9 @@ def create_app(
     made). Every line also goes to the ``gankit.serve.requests`` logger.
     ``monitor``: measures what is served (default: a :class:`~gankit.serve.monitor.QualityMonitor`
     over the last 500 items of each model, without alarms).
+    ``batch_window_ms`` > 0 answers name requests without a seed in micro-batches: those that
+    arrive within that many milliseconds of each other share one model call
+    (:mod:`gankit.serve.batching`); 0 answers every request alone.
     """
     served: dict[str, ServedModel] = {}
     for spec in models:
@@ -289,6 +298,12 @@ def create_app(
     app.state.served = served
     app.state.metrics = metrics
     app.state.monitor = monitor
+    batchers = {}
+    if batch_window_ms > 0:
+        for model in served.values():
+            if isinstance(model, NameGenerator):
+                batchers[model.name] = NameBatcher(model, window=batch_window_ms / 1000,
+                                                   on_call=metrics.calls.labels(model.name).observe)
     # the middleware added last runs first: _Observe counts and logs the 413s of _LimitBody too
     app.add_middleware(_LimitBody, max_bytes=max_body_bytes)
     app.add_middleware(_Observe, metrics=metrics, routes=app.router.routes, log_path=log_path)
@@ -313,9 +328,14 @@ def create_app(
         if errors:
             raise RequestValidationError([_error(field, message, getattr(body, field)) for field, message in errors])
         request.scope[_ITEMS] = body.n
-        seed = secrets.randbelow(MAX_SEED) if body.seed is None else body.seed
-        names = model.names(body.n, seed=seed, temperature=body.temperature, top_k=body.top_k,
-                            top_p=body.top_p, prompt=body.prompt, control=control)
+        settings = Settings(temperature=body.temperature, top_k=body.top_k, top_p=body.top_p, prompt=body.prompt,
+                            control=control)
+        if body.seed is None and model.name in batchers:  # shares a model call: no seed replays it
+            seed, names = None, batchers[model.name].submit(body.n, settings)
+        else:
+            seed = secrets.randbelow(MAX_SEED) if body.seed is None else body.seed
+            names = model.names(body.n, seed=seed, **asdict(settings))
+            metrics.calls.labels(model.name).observe(1)
         metrics.items.labels(model.name).inc(len(names))
         monitor.observe_names(model.name, names)
         return NamesResponse(model=model.name, seed=seed, names=names)
@@ -328,6 +348,7 @@ def create_app(
         request.scope[_ITEMS] = len(labels)
         seed = secrets.randbelow(MAX_SEED) if body.seed is None else body.seed
         images = model.draw(labels, seed=seed)  # (N, 1, 28, 28)
+        metrics.calls.labels(model.name).observe(1)
         metrics.items.labels(model.name).inc(len(labels))
         monitor.observe_digits(model.name, images, labels)
         return DigitsResponse(model=model.name, seed=seed,

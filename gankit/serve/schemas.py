@@ -69,7 +69,8 @@ class NamesRequest(_Request):
 
 class NamesResponse(BaseModel):
     model: str
-    seed: int
+    seed: int | None = Field(..., description="the seed that reproduces this answer; null when the request "
+                                               "shared a model call with others (micro-batching)")
     names: list[str]
 
 

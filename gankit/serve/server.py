@@ -56,16 +56,21 @@ def open_socket(host: str, port: int) -> socket.socket:
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, models: Sequence[str | os.PathLike] = DEFAULT_MODELS,
-          request_log: str | os.PathLike | None = None, floors: dict[str, float] | None = None) -> None:
+          request_log: str | os.PathLike | None = None, floors: dict[str, float] | None = None,
+          batch_window_ms: float = 0.0) -> None:
     """Serve ``models`` on http://host:port/ until stopped (Ctrl-C or SIGTERM). ``floors``:
-    alarms of the quality monitor, e.g. {"judge_confident": 0.6} (see gankit.serve.monitor)."""
+    alarms of the quality monitor, e.g. {"judge_confident": 0.6} (see gankit.serve.monitor);
+    ``batch_window_ms``: micro-batching of unseeded name requests (see gankit.serve.batching)."""
     sock = open_socket(host, port)
     try:
-        app = create_app(models, request_log=request_log, monitor=QualityMonitor(floors=floors))
+        app = create_app(models, request_log=request_log, monitor=QualityMonitor(floors=floors),
+                         batch_window_ms=batch_window_ms)
         bound_host, bound_port = sock.getsockname()[:2]
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        batching = f"{batch_window_ms:g} ms" if batch_window_ms > 0 else "off"
         print(f"gankit serve: {', '.join(app.state.served)} on http://{shown}:{bound_port}/ "
-              f"(API docs at /docs; request log: {request_log or 'off'}); Ctrl-C stops it.", flush=True)
+              f"(API docs at /docs; request log: {request_log or 'off'}; batching: {batching}); Ctrl-C stops it.",
+              flush=True)
         config = uvicorn.Config(app, log_level="warning", access_log=False)  # the request log replaces uvicorn's
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:  # Ctrl-C: uvicorn has already shut down cleanly, and passes the signal on

@@ -222,7 +222,8 @@ def train(args: argparse.Namespace) -> int:
 def serve(args: argparse.Namespace) -> int:
     try:
         serve_models(args.host, args.port, args.models, request_log=args.request_log,
-                     floors={measure: float(share) for measure, share in args.alert_below})
+                     floors={measure: float(share) for measure, share in args.alert_below},
+                     batch_window_ms=args.batch_ms)
     except PortInUseError as exc:
         print(f"gankit serve: {exc.strerror}", file=sys.stderr)
         return 1
@@ -289,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="raise an alert (GET /v1/monitor, /metrics) while the rolling share of served items "
                         "passing MEASURE (judge_confident, label_agreement, novel) is below SHARE, e.g. "
                         "--alert-below judge_confident 0.6 (repeat for several)")
+    p.add_argument("--batch-ms", type=float, default=0.0, metavar="MS",
+                   help="answer name requests without a seed in micro-batches: those arriving within MS "
+                        "milliseconds share one model call (default: 0, every request alone)")
     p.set_defaults(func=serve)
     return parser
 
