@@ -5,7 +5,8 @@
     GET  /v1/models   each served checkpoint: its file's sha256 and the figures its recipe measured
     GET  /v1/monitor  the quality of what was served: rolling judge and novelty shares per model
     GET  /healthz     "ok" while the service answers
-    GET  /metrics     Prometheus text: requests by route and status, errors, latency histogram
+    GET  /metrics     Prometheus text: requests by route and status, errors, latency histogram,
+                      requests per model call, the monitor's shares
     GET  /docs        the OpenAPI description, to read and try (/openapi.json for programs)
     GET  /            a small page to ask for names and digits by hand
 
@@ -16,7 +17,9 @@ runs it with uvicorn. What makes it a service rather than a notebook cell:
   and each model's own limits turn a bad value into a 422 that names the field;
 * a request body over ``max_body_bytes`` is refused (413) before it is read whole;
 * the same seed gives the same answer, whatever else runs at the same time (each request
-  has its own generator; each model answers one request at a time);
+  has its own generator; each model answers one request at a time); with
+  ``batch_window_ms``, name requests without a seed may share a model call instead
+  (:mod:`gankit.serve.batching`), several times the throughput under load;
 * every request is counted and timed (``/metrics``) and written as one JSON line to the
   request log: time, method, route, status, latency, and how many items it asked for;
 * what is sent out is measured too (:mod:`gankit.serve.monitor`): a worse model answers as
