@@ -1,5 +1,5 @@
 """cvae_digits: lesson 07's conditional VAE, trained with early stopping on a validation
-split: a bundled style-transfer model (no lesson loads it at present).
+split: a bundled style-transfer model, and the conditional VAE of lesson 12's kit-wide table.
 
 The model of the lesson (:class:`gankit.models.ConditionalVAE`: MLP encoder and
 decoder of widths 256, 256, the one-hot label appended to each network's input,
