@@ -6,7 +6,9 @@
   Fréchet distance next to a real-vs-real reference, label agreement;
 * :mod:`~gankit.metrics.sets` — precision/recall, nearest neighbours and memorisation, a
   real-vs-fake detector (any feature space);
-* :mod:`~gankit.metrics.text` — BLEU, edit distance and novelty of generated text.
+* :mod:`~gankit.metrics.text` — BLEU, edit distance and novelty of generated text;
+* :mod:`~gankit.metrics.family` — every digit model scored the same way (the rows of lesson 12's
+  kit-wide table and of ``make bench``'s).
 
 Every name is also here, so a lesson writes ``metrics.mode_coverage`` or
 ``metrics.precision_recall`` without knowing which file holds it.
@@ -25,6 +27,7 @@ from gankit.metrics.judge import (
     real_reference,
     style_transfer_agreement,
 )
+from gankit.metrics.family import FamilyRow, format_family_table, score_digit_images
 from gankit.metrics.pixels import psnr, ssim
 from gankit.metrics.sets import (
     PrecisionRecall,
@@ -66,6 +69,10 @@ __all__ = [
     "nearest_neighbours",
     "memorisation_ratio",
     "detector_accuracy",
+    # every bundled digit model on one judge
+    "FamilyRow",
+    "score_digit_images",
+    "format_family_table",
     # text
     "bleu",
     "edit_distance",

@@ -36,9 +36,12 @@ from typing import Any, Callable
 
 import torch
 
-from gankit.models import save_checkpoint
+from gankit.metrics import FamilyRow, load_judge, score_digit_images
+from gankit.models import load_checkpoint, save_checkpoint
+from gankit.models.dcgan import to_unit_range
+from gankit.models.diffusion import sample_flow
 
-__all__ = ["find_recipes", "get_recipe", "checkpoint_path", "REPO_ROOT"]
+__all__ = ["find_recipes", "get_recipe", "checkpoint_path", "bundled_digit_models", "family_table", "REPO_ROOT"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _REQUIRED = ("NAME", "DESCRIPTION", "DEFAULT_OUT", "PARAMS", "train")
@@ -92,3 +95,54 @@ def save_recipe_checkpoint(out: Path, model: Any, name: str, seed: int, params: 
 
     return save_checkpoint(out, model, recipe=name, seed=seed, params=params, figures=figures, **extra,
                            threads=torch.get_num_threads(), torch_version=torch.__version__)
+
+
+# --------------------------------------------------------------------------- every bundled digit model, one table
+
+
+def bundled_digit_models(device: torch.device | str | None = "cpu", sample_steps: int = 20,
+                         guidance: float = 1.0) -> dict[str, tuple[Callable, bool, float | None]]:
+    """The bundled digit models, loaded: ``{row name: (draw, conditional, train_cpu_s)}`` where
+    ``draw(n, labels, generator)`` returns n images in [0, 1] on the CPU (``labels`` only used
+    when ``conditional``). ``"diffusion"`` draws with ``sample_steps`` Euler steps without a
+    label, ``"guided diffusion"`` the digits asked for, guided with weight ``guidance``."""
+    def cpu_s(model) -> float | None:
+        return model.checkpoint_metadata.get("figures", {}).get("cpu_seconds")
+
+    dcgan = load_checkpoint(checkpoint_path("dcgan_digits"), device=device).eval()
+    vae = load_checkpoint(checkpoint_path("vae_digits"), device=device).eval()
+    cvae = load_checkpoint(checkpoint_path("cvae_digits"), device=device).eval()
+    diffusion = load_checkpoint(checkpoint_path("diffusion_digits"), device=device).eval()
+
+    def unit(x: torch.Tensor) -> torch.Tensor:
+        return ((x + 1) / 2).clamp(0, 1)
+
+    return {
+        "DCGAN": (lambda n, y, g: to_unit_range(dcgan.sample(n, generator=g)).cpu(), False, cpu_s(dcgan)),
+        "VAE": (lambda n, y, g: vae.sample(n, generator=g), False, cpu_s(vae)),
+        "conditional VAE": (lambda n, y, g: cvae.sample(n, y, generator=g), True, cpu_s(cvae)),
+        "diffusion": (
+            lambda n, y, g: unit(sample_flow(diffusion, n, sample_steps, generator=g)), False, cpu_s(diffusion)),
+        "guided diffusion": (
+            lambda n, y, g: unit(sample_flow(diffusion, n, sample_steps, labels=y, guidance=guidance, generator=g)),
+            True, cpu_s(diffusion)),
+    }
+
+
+def family_table(n: int = 1000, seed: int = 0, device: torch.device | str | None = "cpu",
+                 sample_steps: int = 20, guidance: float = 1.0) -> list[FamilyRow]:
+    """Draw ``n`` images from every bundled digit model (conditional ones asked for 0–9 in
+    turn) and score them with :func:`score_digit_images`; the sampling time of each is
+    measured here. ``make bench`` writes the result to ``benchmarks/results.md``; see
+    :mod:`gankit.metrics.family` for the columns."""
+    judge = load_judge()
+    rows: list[FamilyRow] = []
+    labels = torch.arange(n) % 10
+    for i, (name, (draw, conditional, cpu)) in enumerate(bundled_digit_models(device, sample_steps, guidance).items()):
+        start = time.perf_counter()
+        with torch.inference_mode():
+            images = draw(n, labels if conditional else None, torch.Generator().manual_seed(seed + 100 + i))
+        ms = 1000 * (time.perf_counter() - start) / n
+        rows.append(score_digit_images(name, images, labels if conditional else None, judge=judge, seed=seed,
+                                       train_cpu_s=cpu, sample_ms=ms))
+    return rows
