@@ -8,7 +8,10 @@ in ``benchmarks/results.md``. Every number comes from this run:
   ``gankit.report``;
 * ``gan_loop_overhead``: :func:`gankit.train.train_gan` against a plain hand-written loop
   doing the same work (same models, data, batch size, optimisers), median of several
-  alternating runs, as a ratio.
+  alternating runs, as a ratio;
+* ``family_table``: every bundled digit model (DCGAN, VAE, conditional VAE, diffusion with
+  and without guidance) drawn 1,000 times and scored on one judge
+  (:func:`gankit.recipes.family_table`; lesson 12, section 8), written as its own table.
 
     python -m gankit.tools.bench [--lessons 01 02] [--repeats 5] [--skip-lessons]
 """
@@ -31,9 +34,10 @@ import torch.nn.functional as F
 
 from gankit import data
 from gankit.data import load_digits8, load_mnist_subset
-from gankit.metrics import label_agreement, load_judge
+from gankit.metrics import FamilyRow, format_family_table, label_agreement, load_judge, real_reference
 from gankit.models import MLPDiscriminator, MLPGenerator
 from gankit.models.vae import VAE, VAEConfig, importance_weighted_nll
+from gankit.recipes import family_table
 from gankit.report import REPORT_FILE_ENV
 from gankit.tools import runner
 from gankit.tools.lessons import Lesson, find_lessons
@@ -180,6 +184,17 @@ def digits8_vae(seed: int = 0, k: int = 100, progress: bool = False) -> dict:
             "steps": len(history)}
 
 
+def family_benchmark(n: int = 1000, sample_steps: int = 20, guidance: float = 1.0, seed: int = 0) -> dict:
+    """Lesson 12's kit-wide table at 1,000 images per model: every bundled digit model on
+    the same judge (:func:`gankit.recipes.family_table`), with the real digits' reference."""
+    reference = real_reference()
+    rows = family_table(n=n, seed=seed, sample_steps=sample_steps, guidance=guidance)
+    return {"n": n, "sample_steps": sample_steps, "guidance": guidance, "seed": seed,
+            "real_judge_confident": round(reference.confident, 4), "fd_real_reference": round(reference.fd, 2),
+            "rows": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.as_dict().items()}
+                     for row in rows]}
+
+
 # --------------------------------------------------------------------------- output
 
 
@@ -217,7 +232,17 @@ def write_markdown(results: dict, path: Path) -> None:
         lines.append(f"| {name} | {entry['seconds']:.1f} | {figures} |")
     lines += ["", "## Benchmarks", "", "| benchmark | figures |", "|---|---|"]
     for name, entry in results["benchmarks"].items():
+        if name == "family_table":
+            continue
         lines.append(f"| {name} | " + ", ".join(f"{k} = {v:g}" for k, v in entry.items()) + " |")
+    family = results["benchmarks"].get("family_table")
+    if family:
+        lines += ["", "## Every bundled digit model on one judge", "",
+                  f"{family['n']} images per model (conditional models asked for each digit equally often), "
+                  f"{family['sample_steps']} Euler steps per diffusion image, guidance weight {family['guidance']:g}; "
+                  f"real held-out digits: {family['real_judge_confident']:.1%} confident, FD real vs real "
+                  f"{family['fd_real_reference']:.1f}. Columns: `gankit.metrics.family`.", "",
+                  format_family_table([FamilyRow(**row) for row in family["rows"]])]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -251,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {entry}")
     results["benchmarks"]["digit_judge"] = entry = digit_judge()
     print(f"  digit judge: {entry}")
+    print("every bundled digit model on one judge ...", flush=True)
+    results["benchmarks"]["family_table"] = entry = family_benchmark()
+    print(format_family_table([FamilyRow(**row) for row in entry["rows"]]))
     print("training the 8x8-digits VAE anchor ...", flush=True)
     results["benchmarks"]["digits8_vae"] = entry = digits8_vae()
     print(f"  digits8 VAE: {entry}")
