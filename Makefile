@@ -1,6 +1,7 @@
 # gankit — the commands README.md names. Each target sets up .venv first when needed.
 #
 #   make lab     start JupyterLab on notebooks/ (PORT=8888 TOKEN=... to override)
+#   make serve   serve the bundled models as a web API on localhost:8000 (PORT=8001 to override)
 #   make test    unit tests + every lesson executed by nbval, on the CPU
 #   make bench   run every lesson headless; write benchmarks/results.{json,md}
 #   make student write the student versions (solutions replaced by stubs) into build/student/
@@ -15,7 +16,7 @@ PORT   ?= 8888
 TOKEN  ?=
 FIRST_LESSON := 01_gan_fundamentals.ipynb
 
-.PHONY: setup lab test unit test-browser-all bench student doctor lessons clean-venv
+.PHONY: setup lab serve test unit test-browser-all bench student doctor lessons clean-venv
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "gankit needs Python >= 3.10; this is " + sys.version.split()[0] + ". Run make PYTHON=python3.11 (or another >= 3.10).")'
@@ -34,6 +35,13 @@ lab: $(STAMP)
 		--LabApp.default_url=/lab/tree/$(FIRST_LESSON) \
 		$(if $(TOKEN),--IdentityProvider.token=$(TOKEN),) \
 		$(if $(filter 0,$(shell id -u)),--ServerApp.allow_root=True,)
+
+# PORT defaults to JupyterLab's 8888 above; the service keeps its own default, 8000, unless
+# PORT is given on the command line or in the environment (make serve PORT=8001).
+SERVE_PORT = $(if $(filter command line environment,$(origin PORT)),$(PORT),8000)
+
+serve: $(STAMP)
+	$(BIN)/gankit serve --port $(SERVE_PORT) $(SERVE_ARGS)
 
 # One pytest run: every notebook in notebooks/ (nbval executes each cell; the lessons' own
 # checks carry the assertions, hence --nbval-lax) and the unit tests. pytest-xdist runs the
