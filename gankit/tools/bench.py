@@ -12,6 +12,9 @@ in ``benchmarks/results.md``. Every number comes from this run:
 * ``family_table``: every bundled digit model (DCGAN, VAE, conditional VAE, diffusion with
   and without guidance) drawn 1,000 times and scored on one judge
   (:func:`gankit.recipes.family_table`; lesson 12, section 8), written as its own table.
+* ``serve_load``: ``gankit serve`` under load on loopback — 500 one-name requests from 16
+  concurrent clients, requests/s, p50/p95/p99 latency and errors, with and without
+  micro-batching (:func:`gankit.tools.serve_bench.serve_load`).
 
     python -m gankit.tools.bench [--lessons 01 02] [--repeats 5] [--skip-lessons]
 """
@@ -41,6 +44,7 @@ from gankit.recipes import family_table
 from gankit.report import REPORT_FILE_ENV
 from gankit.tools import runner
 from gankit.tools.lessons import Lesson, find_lessons
+from gankit.tools.serve_bench import serve_load
 from gankit.train import (
     GANTrainConfig,
     VAETrainConfig,
@@ -282,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     print("training the 8x8-digits VAE anchor ...", flush=True)
     results["benchmarks"]["digits8_vae"] = entry = digits8_vae()
     print(f"  digits8 VAE: {entry}")
+    print("gankit serve under load: 500 one-name requests from 16 clients, without and with batching ...", flush=True)
+    results["benchmarks"]["serve_load"] = entry = serve_load(requests=500, clients=16, batch_ms=5.0)
+    print(f"  serve load: {entry}")
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
