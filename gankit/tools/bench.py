@@ -240,7 +240,7 @@ def write_markdown(results: dict, path: Path) -> None:
             continue
         lines.append(f"| {name} | " + ", ".join(f"{k} = {v:g}" for k, v in entry.items()) + " |")
     family = results["benchmarks"].get("family_table")
-    if family:
+    if family and family.get("rows"):
         lines += ["", "## Every bundled digit model on one judge", "",
                   f"{family['n']} images per model (conditional models asked for each digit equally often), "
                   f"{family['sample_steps']} Euler steps per diffusion image, guidance weight {family['guidance']:g}; "
@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  digit judge: {entry}")
     print("every bundled digit model on one judge ...", flush=True)
     results["benchmarks"]["family_table"] = entry = family_benchmark()
-    print(format_family_table([FamilyRow(**row) for row in entry["rows"]]))
+    print(format_family_table([FamilyRow(**row) for row in entry.get("rows", [])]))
     print("training the 8x8-digits VAE anchor ...", flush=True)
     results["benchmarks"]["digits8_vae"] = entry = digits8_vae()
     print(f"  digits8 VAE: {entry}")
