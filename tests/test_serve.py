@@ -41,6 +41,7 @@ from gankit.serve import MAX_BODY_BYTES, NameBatcher, QualityMonitor, create_app
 from gankit.serve.batching import Settings
 from gankit.serve.models import CHECKPOINT_DIR
 from gankit.tools.cli import main
+from gankit.tools.serve_bench import stop_server
 
 ROOT = Path(__file__).resolve().parents[1]
 STARTUP_SECONDS = 60  # a cold start on a busy 2-core machine; it usually takes 3-6 s
@@ -91,13 +92,7 @@ def server(tmp_path_factory):
             time.sleep(0.2)
         yield Server(url, port, process, folder / "requests.jsonl", output)
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_server(process)  # SIGTERM, then SIGKILL after 10 s
 
 
 @pytest.fixture(scope="module")

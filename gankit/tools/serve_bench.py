@@ -48,7 +48,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-__all__ = ["ServeBenchError", "load_once", "serve_load"]
+__all__ = ["ServeBenchError", "load_once", "serve_load", "stop_server"]
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"  # loopback only: the load test never listens on, or calls, another address
@@ -62,7 +62,7 @@ class ServeBenchError(RuntimeError):
 def _start_server(folder: Path, batch_ms: float, models: tuple[str, ...],
                   startup_s: float) -> tuple[subprocess.Popen, str, Path]:
     """``gankit serve --port 0`` in a process; waits until it says which port it got and
-    answers ``/healthz``. The caller must stop the process (see :func:`_stop`)."""
+    answers ``/healthz``. The caller must stop the process (see :func:`stop_server`)."""
     output = folder / f"server-batch{batch_ms:g}.txt"
     command = [sys.executable, "-m", "gankit", "serve", "--host", HOST, "--port", "0",
                "--models", *models, "--request-log", str(folder / f"requests-batch{batch_ms:g}.jsonl"),
@@ -90,11 +90,11 @@ def _start_server(folder: Path, batch_ms: float, models: tuple[str, ...],
                                       f"(raise startup_s on a slow machine):\n{output.read_text()}")
             time.sleep(0.1)
     except BaseException:
-        _stop(process)
+        stop_server(process)
         raise
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop_server(process: subprocess.Popen) -> None:
     """SIGTERM (uvicorn finishes what it is answering and exits), SIGKILL if that takes over 10 s."""
     if process.poll() is None:
         process.terminate()
@@ -194,7 +194,7 @@ def serve_load(requests: int = 500, clients: int = 16, batch_ms: float = 5.0, ti
             try:
                 figures = load_once(url, requests=requests, clients=clients, timeout_s=timeout_s)
             finally:
-                _stop(process)
+                stop_server(process)
             results.update({f"{key}{suffix}": value for key, value in figures.items()})
     order = ["requests_per_s", "p50_ms", "p95_ms", "p99_ms", "errors"]
     return {**{k: results[k] for k in order}, **{f"{k}_unbatched": results[f"{k}_unbatched"] for k in order},
