@@ -114,17 +114,14 @@ def bundled_digit_models(device: torch.device | str | None = "cpu", sample_steps
     cvae = load_checkpoint(checkpoint_path("cvae_digits"), device=device).eval()
     diffusion = load_checkpoint(checkpoint_path("diffusion_digits"), device=device).eval()
 
-    def unit(x: torch.Tensor) -> torch.Tensor:
-        return ((x + 1) / 2).clamp(0, 1)
-
     return {
         "DCGAN": (lambda n, y, g: to_unit_range(dcgan.sample(n, generator=g)).cpu(), False, cpu_s(dcgan)),
         "VAE": (lambda n, y, g: vae.sample(n, generator=g), False, cpu_s(vae)),
         "conditional VAE": (lambda n, y, g: cvae.sample(n, y, generator=g), True, cpu_s(cvae)),
         "diffusion": (
-            lambda n, y, g: unit(sample_flow(diffusion, n, sample_steps, generator=g)), False, cpu_s(diffusion)),
+            lambda n, y, g: to_unit_range(sample_flow(diffusion, n, sample_steps, generator=g)), False, cpu_s(diffusion)),
         "guided diffusion": (
-            lambda n, y, g: unit(sample_flow(diffusion, n, sample_steps, labels=y, guidance=guidance, generator=g)),
+            lambda n, y, g: to_unit_range(sample_flow(diffusion, n, sample_steps, labels=y, guidance=guidance, generator=g)),
             True, cpu_s(diffusion)),
     }
 

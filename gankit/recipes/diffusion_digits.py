@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 from gankit.data import load_mnist_subset
 from gankit.metrics import judge_fd, judge_scores, label_agreement, real_reference
 from gankit.models import UNetConfig, UNetDenoiser
+from gankit.models.dcgan import to_unit_range  # [−1, 1] → the judge's [0, 1]
 from gankit.models.diffusion import sample_flow
 from gankit.recipes import run_training, save_recipe_checkpoint
 from gankit.train import DiffusionTrainConfig, train_diffusion
@@ -62,11 +63,6 @@ PARAMS = {
 }
 
 
-def to_unit(x: torch.Tensor) -> torch.Tensor:
-    """Samples in [−1, 1] (the network's scale) back to the judge's [0, 1], clipped."""
-    return ((x + 1) / 2).clamp(0, 1)
-
-
 @torch.no_grad()
 def measure(model: torch.nn.Module, n: int = 1000, steps: int = 20, guidance_weights=(0.0, 1.0, 3.0),
             seed: int = 1000, reference=None) -> dict:
@@ -76,7 +72,7 @@ def measure(model: torch.nn.Module, n: int = 1000, steps: int = 20, guidance_wei
     confident share, FD), all with ``steps`` Euler steps and noise from ``seed``."""
 
     reference = reference or real_reference()
-    samples = to_unit(sample_flow(model, n, steps, generator=torch.Generator().manual_seed(seed)))
+    samples = to_unit_range(sample_flow(model, n, steps, generator=torch.Generator().manual_seed(seed)))
     scores = judge_scores(samples)
     figures = {
         "judge_confident": scores.confident,
@@ -90,7 +86,7 @@ def measure(model: torch.nn.Module, n: int = 1000, steps: int = 20, guidance_wei
         labels = torch.arange(10).repeat_interleave(n // 10)
         guided = []
         for w in guidance_weights:
-            images = to_unit(sample_flow(model, len(labels), steps, labels=labels, guidance=w,
+            images = to_unit_range(sample_flow(model, len(labels), steps, labels=labels, guidance=w,
                                          generator=torch.Generator().manual_seed(seed + 1)))
             guided.append({"w": w, "label_agreement": label_agreement(images, labels),
                            "judge_confident": judge_scores(images).confident,
