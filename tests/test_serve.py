@@ -184,6 +184,26 @@ def test_page_and_api_docs(client):
     assert limits["temperature"]["exclusiveMinimum"] == 0 and limits["n"]["maximum"] == 100
 
 
+@pytest.mark.parametrize("docs", ["/docs", "/redoc"])
+def test_api_docs_load_nothing_from_outside_the_service(client, docs):
+    """FastAPI's default /docs fetches Swagger UI from a CDN and stays blank offline; here the
+    page names only the service's own files, and the service answers each of them."""
+    page = client.get(docs)
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "http://" not in page.text and "https://" not in page.text, page.text
+    assets = re.findall(r'<(?:script|link)\b[^>]*\b(?:src|href)="([^"]+)"', page.text)
+    kinds = {Path(url).suffix for url in assets}
+    assert ".js" in kinds and (docs == "/redoc" or ".css" in kinds), assets
+    for url in assets:
+        assert url.startswith("/"), f"{docs} refers to {url}, which is not on this service"
+        r = client.get(url)
+        assert r.status_code == 200 and len(r.content) > 1000, (url, r.status_code)
+        expected = {".js": "javascript", ".css": "text/css", ".png": "image/png"}[Path(url).suffix]
+        assert expected in r.headers["content-type"], (url, r.headers["content-type"])
+    if docs == "/docs":  # the description it renders is this service's
+        assert "url: '/openapi.json'" in page.text
+
+
 # --------------------------------------------------------------------------- bad requests
 
 

@@ -7,7 +7,8 @@
     GET  /healthz     "ok" while the service answers
     GET  /metrics     Prometheus text: requests by route and status, errors, latency histogram,
                       requests per model call, the monitor's shares
-    GET  /docs        the OpenAPI description, to read and try (/openapi.json for programs)
+    GET  /docs        the OpenAPI description, to read and try (/openapi.json for programs);
+                      its Swagger UI files come from the service itself, so it works offline
     GET  /            a small page to ask for names and digits by hand
 
 :func:`create_app` builds the app; ``gankit serve`` (or :func:`gankit.serve.server.serve`)
@@ -49,6 +50,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from starlette.routing import Match
@@ -74,6 +76,7 @@ __all__ = ["MAX_BODY_BYTES", "create_app", "png_base64"]
 
 MAX_BODY_BYTES = 16 * 1024  # the largest request is a few hundred bytes; 16 KiB leaves room and refuses junk
 PAGE = Path(__file__).with_name("page.html")
+DOCS_ASSETS = "/docs-assets"  # where /docs and /redoc find their JavaScript, CSS and icon
 _ITEMS = "gankit.items"  # scope key where a handler leaves how many items its request asked for
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -293,7 +296,12 @@ def create_app(
     monitor = QualityMonitor() if monitor is None else monitor
     metrics.registry.register(_MonitorCollector(monitor))
 
-    app = FastAPI(
+    # FastAPI's own /docs page loads Swagger UI's script and style sheet from a CDN, so on a
+    # machine without internet (a classroom, this kit's default) it stays blank. FastAPIOffline
+    # is the same FastAPI app with those files served by the app itself, from the
+    # fastapi-offline package (Swagger UI 5, which reads the OpenAPI 3.1 that FastAPI writes).
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS,
         title="gankit",
         version=__version__,
         description="Names and digits from gankit's bundled models: the service of lesson 13.",

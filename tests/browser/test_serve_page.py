@@ -147,3 +147,18 @@ def test_a_bad_value_shows_the_services_message_and_the_page_keeps_working(page,
     page.get_by_role("list", name="names written").get_by_role("listitem").first.wait_for()
     assert error.inner_text() == ""
     assert page.watch.errors == [] and page.watch.outside == []
+
+
+@pytest.mark.browser
+def test_the_api_docs_render_offline(page, service):
+    """/docs is Swagger UI: it renders an entry for every operation of the API, with its
+    script and style sheet from the service (no CDN: this machine has no internet, and the
+    test would see a blank page if the page still asked one)."""
+    page.goto(f"{service}/docs")
+    operations = page.locator(".opblock")
+    operations.filter(has_text="/v1/digits").first.wait_for()
+    shown = " ".join(operations.all_inner_texts())
+    for path in ("/v1/names", "/v1/digits", "/v1/models", "/v1/monitor", "/healthz", "/metrics"):
+        assert path in shown, f"{path} is not among the operations /docs shows: {shown[:500]}"
+    assert "Draw digits" in shown and "Write names" in shown  # the summaries app.py gives them
+    assert page.watch.errors == [] and page.watch.outside == []
