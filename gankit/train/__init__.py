@@ -16,7 +16,9 @@ Every loop has one signature::
     train_X(model(s), data, config=None, *, device=None, val_data=None, callback=None) -> History
 
 The loops know no model family by name, draw nothing and measure nothing: they return a
-history and call your callback.
+history and call your callback. Given ``config.log_dir``, every loop also writes what the
+history records (and, for the image models, a grid of samples) to a TensorBoard log
+(:class:`~gankit.train.core.TrainingLog`); watch it with ``tensorboard --logdir runs``.
 """
 
 from gankit.train.classifier import ClassifierTrainConfig, accuracy, train_classifier

@@ -76,6 +76,10 @@ def train_classifier(
     generator), and takes one AdamW step on the cross-entropy. With ``val_data`` the error
     rate 1 − :func:`accuracy` is measured every ``config.eval_every`` steps and at the end,
     into ``history.val_loss``.
+
+    TensorBoard: with ``config.log_dir`` the run writes ``train/loss``, ``train/lr`` and
+    ``val/error`` (:class:`~gankit.train.core.TrainingLog`); no images — a classifier draws
+    nothing.
     """
     cfg = config or ClassifierTrainConfig()
     x, y, device, rng = prepare_examples(model, data, val_data, device, cfg.seed)
@@ -89,4 +93,5 @@ def train_classifier(
     evaluate = (lambda m: 1.0 - accuracy(m, val_data, device=device)) if val_data is not None else None
     return fit(model, cfg, batch_indices=epoch_batches(len(x), cfg.batch_size, rng), loss_fn=loss_fn,
                evaluate=evaluate, device=device, desc="classifier",
-               causes="a learning rate that is too high, or NaNs in the examples", callback=callback)
+               causes="a learning rate that is too high, or NaNs in the examples", callback=callback,
+               val_name="error")

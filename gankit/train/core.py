@@ -4,7 +4,9 @@
 model on its device, chooses the learning rate of each step, takes one optimiser step
 (with clipping), keeps an exponential moving average of the weights, shows a progress bar,
 times the run, turns a NaN loss into an error that keeps the history, and turns the ■
-button (KeyboardInterrupt) into a clean stop that keeps the model and its history.
+button (KeyboardInterrupt) into a clean stop that keeps the model and its history. With
+``config.log_dir`` it also writes what the history records (and a grid of samples, for the
+image models) to TensorBoard as training goes (:class:`TrainingLog`).
 
 The family loops build on it: :mod:`gankit.train.gan` (two players), and
 :func:`fit`, the loop of one model minimising one loss, under :mod:`gankit.train.lm`,
@@ -20,14 +22,16 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator, Literal
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from gankit.utils import check_positive_int
+from gankit.utils import check_positive_int, eval_mode
 
 __all__ = [
     "TrainConfig",
@@ -43,6 +47,10 @@ __all__ = [
     "refresh_batch_norm",
     "epoch_batches",
     "TrainingRun",
+    "TrainingLog",
+    "open_summary_writer",
+    "display_range",
+    "scale_to_unit",
     "check_finite",
     "check_examples",
     "fit",
@@ -75,11 +83,20 @@ class TrainConfig:
     patience: int = 0  # with val_data: stop after this many validations without improvement (0: never)
     seed: int | None = None  # seeds the batch order (and a GAN's noise); None: the global RNG
     progress: bool = True  # show a tqdm progress bar
+    log_dir: str | Path | None = None  # a folder: write a TensorBoard log there (None: no log; see TrainingLog)
+    log_every: int = 10  # with log_dir: the history's numbers every N steps (and at the last step)
+    image_every: int = 100  # with log_dir, for image models: a grid of samples every N steps and at the end (0: never)
 
     def __post_init__(self) -> None:
         name = type(self).__name__
         check_positive_int(self.steps, f"{name}.steps")
         check_positive_int(self.batch_size, f"{name}.batch_size")
+        check_positive_int(self.log_every, f"{name}.log_every")
+        if not isinstance(self.image_every, int) or self.image_every < 0:
+            raise ValueError(f"{name}.image_every must be an int ≥ 0 (0: no sample grids), got {self.image_every!r}.")
+        if self.log_dir is not None and not isinstance(self.log_dir, (str, Path)):
+            raise ValueError(f"{name}.log_dir must be a folder (a str or a Path) or None (no TensorBoard log), "
+                             f"got {type(self.log_dir).__name__}.")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"{name}.lr_schedule must be one of {', '.join(map(repr, LR_SCHEDULES))}, "
                              f"got {self.lr_schedule!r}.")
@@ -350,11 +367,133 @@ def refresh_batch_norm(generator: nn.Module, n_batches: int = 20, batch_size: in
     return generator.eval()
 
 
+# --------------------------------------------------------------------------- a TensorBoard log
+
+
+ImageHook = Callable[[], torch.Tensor]
+"""``images()``: a batch of samples to look at, (N, C, H, W) with values in [0, 1] — what a
+loop gives :class:`TrainingRun` so that the log can show how samples change."""
+
+
+def open_summary_writer(log_dir: str | Path) -> Any:
+    """A ``torch.utils.tensorboard.SummaryWriter`` writing into ``log_dir`` (made if missing),
+    flushed to disk every 10 s so that a TensorBoard open beside the notebook keeps up.
+
+    TensorBoard is imported here, and only here: a run without ``log_dir`` never imports it.
+    Without the package installed this is an ImportError that says how to install it."""
+    try:
+        # optional, heavy outside package: only a run with log_dir needs it
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as err:
+        raise ImportError(f"log_dir={str(log_dir)!r} asks for a TensorBoard log, which needs the tensorboard "
+                          f"package: pip install tensorboard (it is in gankit's dependencies; `make setup` "
+                          f"installs it), or leave log_dir=None to train without a log.") from err
+    return SummaryWriter(log_dir=str(log_dir), flush_secs=10)
+
+
+def display_range(data: torch.Tensor) -> tuple[float, float]:
+    """The range ``(lo, hi)`` that a model trained on ``data`` draws in: (0, 1) for data
+    within [0, 1], (−1, 1) for data within [−1, 1] (a tanh generator, a denoiser's images),
+    else the data's own minimum and maximum. :func:`scale_to_unit` maps it to [0, 1]."""
+    lo, hi = float(data.min()), float(data.max())
+    if lo >= 0.0 and hi <= 1.0:
+        return 0.0, 1.0
+    if lo >= -1.0 and hi <= 1.0:
+        return -1.0, 1.0
+    return lo, max(hi, lo + 1e-12)
+
+
+def scale_to_unit(x: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+    """``x`` mapped from [lo, hi] to [0, 1] (values outside clipped), for display."""
+    return ((x - lo) / (hi - lo)).clamp(0.0, 1.0)
+
+
+class TrainingLog:
+    """A TensorBoard log of one run, written as training goes (``config.log_dir``).
+
+    * **scalars**: every number the :class:`History` records, each ``config.log_every``
+      steps and at the last completed step — ``train/lr``, ``train/loss`` (a loop with one
+      loss), and each extra as ``train/<name>`` (a GAN's ``train/d_loss``, ``train/g_loss``,
+      ``train/d_real``, ``train/d_fake``; a VAE's ``train/recon``, ``train/kl``) — and every
+      validation, at its own step, as ``val/<val_name>`` (``val/nelbo`` for a VAE). The
+      values are the history's own, unsmoothed: TensorBoard's smoothing slider averages them;
+    * **images**: with an image hook, a grid of its samples as ``samples`` every
+      ``config.image_every`` steps and at the end of a run that finished (not after ■ or a
+      NaN: then you want the run to stop, not to draw);
+    * **text**: the run's config as ``config``, so runs side by side say how they differ.
+
+    The hook runs under ``torch.no_grad()`` with the global random state saved and restored,
+    so a run with a log takes exactly the steps it takes without one. :meth:`close` writes
+    what is left and closes the file, also after an interrupt or a divergence.
+    """
+
+    def __init__(self, log_dir: str | Path, history: History, config: TrainConfig, desc: str,
+                 images: ImageHook | None = None, val_name: str = "loss"):
+        self.writer = open_summary_writer(log_dir)
+        self.log_dir, self.history, self.images, self.val_name = Path(log_dir), history, images, val_name
+        self.log_every, self.image_every = config.log_every, config.image_every
+        self.seen = self.val_seen = 0  # history entries (and validations) already looked at
+        self.last_logged = self.last_imaged = 0  # steps last written
+        self.writer.add_text("config", f"{desc}: `{config!r}`", 0)
+
+    def after_step(self, step: int) -> None:
+        """Write what the history gained in this step: its numbers every ``log_every`` steps,
+        new validations, and the grid every ``image_every`` steps."""
+        self._write_scalars(final=False)
+        if self.images is not None and self.image_every and step % self.image_every == 0:
+            self._write_images(step)
+
+    def close(self, finished: bool) -> None:
+        """Write the last completed step (and, when the run ``finished``, its grid), then
+        flush and close the file."""
+        try:
+            self._write_scalars(final=True)
+            step = self.history.step[-1] if len(self.history) else 0
+            if finished and self.images is not None and self.image_every and step and step != self.last_imaged:
+                self._write_images(step)
+        finally:
+            self.writer.close()
+
+    def _write_scalars(self, final: bool) -> None:
+        n = len(self.history.step)
+        for i in range(self.seen, n):
+            if self.history.step[i] % self.log_every == 0:
+                self._write_entry(i)
+        self.seen = n
+        if final and n and self.history.step[-1] != self.last_logged:
+            self._write_entry(n - 1)  # the last completed step, wherever the run stopped
+        h = self.history
+        for i in range(self.val_seen, min(len(h.val_step), len(h.val_loss))):
+            self.writer.add_scalar(f"val/{self.val_name}", h.val_loss[i], h.val_step[i])
+            self.val_seen = i + 1
+
+    def _write_entry(self, i: int) -> None:
+        """The numbers the history holds for its ``i``-th step."""
+        h = self.history
+        n, step = len(h.step), h.step[i]
+        for name, values in {"lr": h.lr, "loss": h.loss, **h.extras}.items():
+            j = i - (n - len(values))  # every curve ends at the latest step; one a loop added late starts later
+            if 0 <= j < len(values):
+                self.writer.add_scalar(f"train/{name}", values[j], step)
+        self.last_logged = step
+
+    def _write_images(self, step: int) -> None:
+        devices = [torch.cuda.current_device()] if torch.cuda.is_initialized() else []
+        with torch.no_grad(), torch.random.fork_rng(devices=devices):  # the run's random numbers stay as they were
+            grid = self.images()
+        if not isinstance(grid, torch.Tensor) or grid.ndim != 4 or grid.shape[1] not in (1, 3):
+            got = tuple(grid.shape) if isinstance(grid, torch.Tensor) else type(grid).__name__
+            raise ValueError(f"The image hook of this TensorBoard log must return images (N, C, H, W) with C = 1 "
+                             f"or 3 and values in [0, 1]; got {got}. Set image_every=0 to log no images.")
+        self.writer.add_images("samples", grid.detach().float().cpu().clamp(0, 1), step)
+        self.last_imaged = step
+
+
 # --------------------------------------------------------------------------- a run: progress, time, interrupt
 
 
 class TrainingRun:
-    """The frame around a loop: a progress bar, the clock, and the ■ button.
+    """The frame around a loop: a progress bar, the clock, the ■ button, and the log.
 
     ::
 
@@ -367,21 +506,34 @@ class TrainingRun:
     how many steps were completed, and the models keep their current weights. On any other
     error (a :class:`TrainingDiverged`, say) the bar is closed and the error goes on. Either
     way ``history.seconds`` holds the time spent.
+
+    With ``config.log_dir`` the run also keeps a :class:`TrainingLog` (TensorBoard): after
+    each step it writes what the history recorded, and a grid from ``images`` (the loop's
+    :data:`ImageHook`, None for a model that draws no images) under the name ``samples``;
+    validations are written as ``val/<val_name>``. The log is closed however the block ends.
     """
 
-    def __init__(self, history: History, config: TrainConfig, desc: str, what: str = "the model keeps its"):
+    def __init__(self, history: History, config: TrainConfig, desc: str, what: str = "the model keeps its",
+                 images: ImageHook | None = None, val_name: str = "loss"):
         self.history, self.config, self.desc, self.what = history, config, desc, what
+        self.images, self.val_name = images, val_name
         self.step = 0
+        self.log: TrainingLog | None = None
 
     def __enter__(self) -> "TrainingRun":
+        log_dir = getattr(self.config, "log_dir", None)
+        if log_dir is not None:  # before the bar and the clock: a missing tensorboard stops the run before step 1
+            self.log = TrainingLog(log_dir, self.history, self.config, self.desc, self.images, self.val_name)
         self.bar = tqdm(total=self.config.steps, desc=self.desc, disable=not self.config.progress, mininterval=0.5)
         self.start = time.perf_counter()
         return self
 
     def steps(self) -> Iterator[int]:
-        """Step numbers 1 … config.steps; the bar moves on after each."""
+        """Step numbers 1 … config.steps; after each, the bar moves on and the log is written."""
         for self.step in range(1, self.config.steps + 1):
             yield self.step
+            if self.log is not None:
+                self.log.after_step(self.step)
             self.bar.update(1)
 
     def show(self, force: bool = False, **postfix: str) -> None:
@@ -392,12 +544,23 @@ class TrainingRun:
     def __exit__(self, exc_type, exc, tb) -> bool:
         self.bar.close()
         self.history.seconds = time.perf_counter() - self.start
+        if self.log is not None:
+            self._close_log(finished=exc_type is None)
         if exc_type is KeyboardInterrupt:
             self.history.interrupted = True
             print(f"Training interrupted at step {self.step}: returning the history of {len(self.history)} "
                   f"completed steps; {self.what} current weights.")
             return True
         return False
+
+    def _close_log(self, finished: bool) -> None:
+        if finished:  # a failure to write is an error of its own
+            self.log.close(finished=True)
+            return
+        try:  # after ■ or a NaN: never hide why the run stopped behind a failure to write
+            self.log.close(finished=False)
+        except Exception as err:  # noqa: BLE001 — reported, and the run's own exception goes on
+            warnings.warn(f"The TensorBoard log in {self.log.log_dir} could not be completed: {err}", stacklevel=3)
 
 
 # --------------------------------------------------------------------------- one model, one loss
@@ -414,6 +577,8 @@ def fit(
     desc: str,
     causes: str,
     callback: Callback | None = None,
+    images: Callable[[nn.Module], torch.Tensor] | None = None,
+    val_name: str = "loss",
 ) -> History:
     """The loop of one model minimising one loss — what :func:`~gankit.train.train_lm`,
     :func:`~gankit.train.train_vae` and :func:`~gankit.train.train_classifier` share.
@@ -428,6 +593,12 @@ def fit(
     At the end (unless interrupted) the model takes the best validated weights when
     ``keep_best`` found some, else the averaged weights when ``config.ema > 0``. ``causes``
     names the likely causes of a NaN loss for this family.
+
+    With ``config.log_dir`` the run writes a TensorBoard log (:class:`TrainingLog`): the
+    loss, the learning rate and ``stats`` as ``train/…``, validations as ``val/<val_name>``,
+    and, when the family can draw, ``images(model)`` — samples (N, C, H, W) in [0, 1] from
+    the weights validation measures (the averaged copy with ``ema``) — every
+    ``config.image_every`` steps.
     """
     cfg = config
     opt = make_optimizer(model, cfg)
@@ -437,7 +608,8 @@ def fit(
     history = History()
     best_val, best_state, since_best = math.inf, None, 0
 
-    with TrainingRun(history, cfg, desc) as run:
+    grid = (lambda: images(judged)) if images is not None else None
+    with TrainingRun(history, cfg, desc, images=grid, val_name=val_name) as run:
         for step in run.steps():
             # (1) a minibatch, (2) its loss
             idx = next(batch_indices).to(device)

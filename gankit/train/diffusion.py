@@ -18,7 +18,7 @@ the conditional and the unconditional prediction that classifier-free guidance m
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import torch
 from torch import nn
@@ -90,6 +90,7 @@ def train_diffusion(
     device: torch.device | str | None = None,
     val_data: Any = None,
     callback: Callback | None = None,
+    images: Callable[[nn.Module], torch.Tensor] | None = None,
 ) -> History:
     """Train a denoiser on ``data``: a tensor of examples (N, ...) — points (N, 2), images
     (N, C, H, W) scaled to [−1, 1] — or a pair (examples, labels) for a conditional model,
@@ -101,12 +102,29 @@ def train_diffusion(
     better sampler). With ``val_data`` the loss on it (:func:`evaluate_diffusion`) is
     measured every ``eval_every`` steps and at the end into ``history.val_loss``.
 
+    TensorBoard: with ``config.log_dir`` the run writes ``train/loss``, ``train/lr`` and
+    ``val/loss`` (:class:`~gankit.train.core.TrainingLog`). A denoiser has no sampler of its
+    own — the samplers live in :mod:`gankit.models.diffusion`, which a loop may not import —
+    so the grid of ``samples`` comes from ``images``: a function of the model (the averaged
+    copy with ``ema``) returning images (N, C, H, W) in [0, 1], called every
+    ``config.image_every`` steps, e.g. for digits in [−1, 1]::
+
+        schedule = make_schedule(cfg.schedule, cfg.timesteps)
+        images = lambda m: to_unit_range(sample_ddim(m, 64, schedule, steps=20,
+                                                     generator=torch.Generator().manual_seed(0)))
+
+    (``to_unit_range`` from :mod:`gankit.models.dcgan`). Each call costs a sampling run, so
+    keep ``steps`` small and ``image_every`` large. Without ``images``: no grid.
+
     Safety nets as in every loop: a NaN/inf loss raises
     :class:`~gankit.train.core.TrainingDiverged` (the bad update is not applied; the history
     is on the error), and a KeyboardInterrupt returns the history so far with
     ``history.interrupted = True``.
     """
     cfg = config or DiffusionTrainConfig()
+    if images is not None and not callable(images):
+        raise ValueError(f"images must be a function of the model returning images (N, C, H, W) in [0, 1] for "
+                         f"TensorBoard, or None; got {type(images).__name__}.")
     x, y, device, rng = prepare_examples(model, data, val_data, device, cfg.seed)
     noise_rng = torch.Generator().manual_seed(cfg.seed + 1) if cfg.seed is not None else None
     p_uncond = cfg.p_uncond if y is not None else 0.0
@@ -120,4 +138,5 @@ def train_diffusion(
     return fit(model, cfg, batch_indices=epoch_batches(len(x), cfg.batch_size, rng), loss_fn=loss_fn,
                evaluate=evaluate, device=device, desc=f"diffusion ({cfg.objective})",
                causes=f"a learning rate that is too high (lr={cfg.lr}), data far from the noise's scale "
-                      f"(scale images to [-1, 1]), or NaNs in the data", callback=callback)
+                      f"(scale images to [-1, 1]), or NaNs in the data", callback=callback,
+               images=images)

@@ -27,10 +27,12 @@ from gankit.train.core import (
     WeightAverage,
     check_examples,
     check_finite,
+    display_range,
     make_optimizer,
     optimizer_step,
     place,
     refresh_batch_norm,
+    scale_to_unit,
 )
 from gankit.utils import check_positive_int, eval_mode
 
@@ -290,6 +292,14 @@ def train_gan(
     below ``d_real``, it says D memorises the training examples (Karras et al., 2020, use
     the same gap to detect an overfitting discriminator).
 
+    **TensorBoard**: with ``config.log_dir`` the run writes ``train/d_loss``, ``train/g_loss``,
+    ``train/d_real``, ``train/d_fake`` (and WGAN-GP's extras), ``train/lr`` (the generator's),
+    and ``val/d_real`` for ``val_data`` (:class:`~gankit.train.core.TrainingLog`). For image
+    data (N, C, H, W) it also shows ``samples``: G on the first 64 of the fixed noise batch
+    (with ``ema``, the averaged G) in eval mode, mapped from the data's range to [0, 1] —
+    the same noise every time, so the grid shows the same samples taking shape. Data that
+    are not images (the 2-D toy sets) get no grid.
+
     **Averaging**: with ``config.ema > 0`` a :class:`~gankit.train.core.WeightAverage` of G
     is kept; at the end G takes the averaged weights, with its batch-norm statistics
     re-measured (:func:`~gankit.train.core.refresh_batch_norm`, seed ``config.seed``).
@@ -351,6 +361,16 @@ def train_gan(
                 out["labels"] = fixed_y.cpu()
             return out
 
+    grid = None
+    if cfg.log_dir is not None and data.ndim == 4:
+        lo, hi = display_range(data)
+
+        def grid() -> torch.Tensor:  # the TensorBoard grid: fixed noise through the G the run ends with
+            shown = average.model if average is not None else G
+            with eval_mode(shown):  # eval: batch norm uses, and leaves, its running statistics
+                out = shown(fixed_z[:64], fixed_y[:64]) if conditional else shown(fixed_z[:64])
+            return scale_to_unit(out.float().cpu(), lo, hi)
+
     @torch.no_grad()
     def d_on_val() -> float:
         with eval_mode(D):
@@ -358,7 +378,8 @@ def train_gan(
             return objective.probability(run_d(x, val_labels.to(device) if conditional else None))
 
     history = History()
-    with TrainingRun(history, cfg, objective.name, what="the models keep their") as run:
+    with TrainingRun(history, cfg, objective.name, what="the models keep their", images=grid,
+                     val_name="d_real") as run:
         if cfg.snapshot_every:
             history.snapshots.append(snapshot_fn(G, D, 0))
         for step in run.steps():

@@ -90,6 +90,11 @@ def train_lm(
     into ``history.val_loss``. ``keep_best``, ``patience`` and ``ema`` work as in every loop
     (:func:`gankit.train.core.fit`).
 
+    TensorBoard: with ``config.log_dir`` the run writes ``train/loss``, ``train/lr`` and
+    ``val/loss`` (:class:`~gankit.train.core.TrainingLog`); no images — a language model
+    draws text, which the loop cannot sample without knowing the model's vocabulary (look at
+    samples from a ``callback`` instead).
+
     Safety nets: a NaN/inf loss raises :class:`~gankit.train.core.TrainingDiverged` (the bad
     update is not applied; the history is on the error), and a KeyboardInterrupt returns the
     history so far with ``history.interrupted = True``.

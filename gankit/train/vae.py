@@ -22,9 +22,11 @@ from gankit.train.core import (
     History,
     TrainConfig,
     check_examples,
+    display_range,
     epoch_batches,
     fit,
     prepare_examples,
+    scale_to_unit,
 )
 from gankit.utils import eval_mode
 
@@ -95,6 +97,13 @@ def train_vae(
     ``lambda x, g: gankit.data.random_shift(x, 2, g)``; it gets the loop's seeded generator, so
     a seeded run stays reproducible. Validation images are never augmented.
 
+    TensorBoard: with ``config.log_dir`` the run writes ``train/loss``, ``train/recon``,
+    ``train/kl``, ``train/lr`` and ``val/nelbo`` (:class:`~gankit.train.core.TrainingLog`),
+    and, for a model with a ``sample(n, generator=...)`` method (gankit's VAE and conditional
+    VAE), a grid of 64 samples from the prior as ``samples`` every ``config.image_every``
+    steps — the same 64 codes every time (a generator seeded with 0), from the weights that
+    validation measures; a conditional VAE draws its labels 0, 1, 2, … cycling.
+
     Safety nets as in every loop: a NaN/inf loss raises
     :class:`~gankit.train.core.TrainingDiverged` (the bad update is not applied; the history
     is on the error), and a KeyboardInterrupt returns the history so far with
@@ -110,7 +119,15 @@ def train_vae(
         return loss, {"recon": stats["recon"], "kl": stats["kl"]}
 
     evaluate = (lambda m: evaluate_vae(m, val_data, device=device)["nelbo"]) if val_data is not None else None
+    images = None
+    if cfg.log_dir is not None and x.ndim == 4 and callable(getattr(model, "sample", None)):
+        lo, hi = display_range(x)
+
+        def images(m: nn.Module) -> torch.Tensor:  # the TensorBoard grid: 64 fixed codes from the prior, decoded
+            return scale_to_unit(m.sample(64, generator=torch.Generator().manual_seed(0)).float().cpu(), lo, hi)
+
     return fit(model, cfg, batch_indices=epoch_batches(len(x), cfg.batch_size, rng), loss_fn=loss_fn,
                evaluate=evaluate, device=device, desc="VAE",
                causes="a learning rate that is too high, a decoder that outputs probabilities where logits are "
-                      "expected (log of 0), or NaNs in the images", callback=callback)
+                      "expected (log of 0), or NaNs in the images", callback=callback, images=images,
+               val_name="nelbo")
