@@ -24,8 +24,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from gankit.serve.models import DEFAULT_MODELS
-from gankit.tools.serve_bench import _start_server, stop_server
+from gankit.serve.process import start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "build" / "screenshots"
@@ -35,16 +34,12 @@ DATA_URL = "data:image/png;base64,"
 
 @pytest.fixture(scope="module")
 def service(browser, tmp_path_factory) -> str:
-    """``gankit serve`` with the default models on a free loopback port (the load test's own
-    start and stop helpers), without micro-batching so that a seed replays an answer; stopped
-    at the end, also after a failure. Asks for ``browser`` first, so that a missing Chromium
-    skips before a server is started for nothing."""
-    process, url, _output = _start_server(tmp_path_factory.mktemp("serve-page"), 0.0, tuple(DEFAULT_MODELS),
-                                          STARTUP_S)
-    try:
-        yield url
-    finally:
-        stop_server(process)
+    """``gankit serve`` with the default models on a free loopback port (as the lesson starts
+    it: :func:`gankit.serve.process.start_server`), without micro-batching so that a seed
+    replays an answer; stopped at the end, also after a failure. Asks for ``browser`` first,
+    so that a missing Chromium skips before a server is started for nothing."""
+    with start_server(folder=tmp_path_factory.mktemp("serve-page"), startup_s=STARTUP_S) as server:
+        yield server.url
 
 
 class PageWatch:
