@@ -6,7 +6,8 @@
   :mod:`~gankit.checks.gan_variants` (03, 04), :mod:`~gankit.checks.vae` (06, 07),
   :mod:`~gankit.checks.lm` (08), :mod:`~gankit.checks.gpt` (09, 10),
   :mod:`~gankit.checks.finetune` (09, 10: LoRA, beam search, BPE),
-  :mod:`~gankit.checks.evaluation` (11) and :mod:`~gankit.checks.diffusion` (12);
+  :mod:`~gankit.checks.evaluation` (11), :mod:`~gankit.checks.diffusion` (12) and
+  :mod:`~gankit.checks.serving` (14);
 * :mod:`~gankit.checks.gan_debugging` — lesson 05's debugging kit: each exercise's check
   and the small GAN it runs on (used as ``checks.gan_debugging.X``).
 
@@ -14,7 +15,7 @@ A lesson writes ``checks.lesson_check(...)`` or ``checks.check_generator_loss(fn
 name in a family module's ``__all__`` is also here.
 """
 
-from gankit.checks import diffusion, evaluation, finetune, gan, gan_variants, gpt, lm, vae
+from gankit.checks import diffusion, evaluation, finetune, gan, gan_variants, gpt, lm, serving, vae
 from gankit.checks.core import CheckFailed, lesson_check, not_written, prediction_written, run_student
 from gankit.checks.diffusion import *  # noqa: F401,F403
 from gankit.checks.evaluation import *  # noqa: F401,F403
@@ -23,9 +24,10 @@ from gankit.checks.gan import *  # noqa: F401,F403
 from gankit.checks.gan_variants import *  # noqa: F401,F403
 from gankit.checks.gpt import *  # noqa: F401,F403
 from gankit.checks.lm import *  # noqa: F401,F403
+from gankit.checks.serving import *  # noqa: F401,F403
 from gankit.checks.vae import *  # noqa: F401,F403
 
-_FAMILIES = (gan, gan_variants, vae, lm, gpt, finetune, evaluation, diffusion)
+_FAMILIES = (gan, gan_variants, vae, lm, gpt, finetune, evaluation, diffusion, serving)
 
 __all__ = ["CheckFailed", "lesson_check", "not_written", "prediction_written", "run_student"] + [
     name for module in _FAMILIES for name in module.__all__
