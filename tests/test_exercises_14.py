@@ -3,7 +3,6 @@ service's own schema), and fails each typical wrong version with a message that 
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 from pydantic import BaseModel, ConfigDict, Field
