@@ -8,7 +8,19 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-__all__ = ["NoiseSampler", "check_images", "check_labels", "one_hot_concat"]
+__all__ = ["NoiseSampler", "check_images", "check_labels", "one_hot_concat", "exporting"]
+
+
+def exporting() -> bool:
+    """True while ``torch.export`` (and so ``torch.onnx.export(..., dynamo=True)``) traces a model.
+
+    The exporter runs ``forward`` on symbolic tensors that have a shape but no values, so a
+    check that looks at the values (``labels.max() >= n_classes``) cannot be decided and stops
+    the export. Such checks are skipped while exporting and kept in every eager call; the
+    exported graph then trusts its inputs, which is why a service validates requests before
+    they reach it (lesson 13). Checks of shapes and dtypes still run: they trace."""
+    is_exporting = getattr(torch.compiler, "is_exporting", None)  # torch ≥ 2.4; older torch cannot export this way
+    return bool(is_exporting and is_exporting())
 
 
 class NoiseSampler:
@@ -34,7 +46,7 @@ def check_labels(labels: torch.Tensor, n: int, n_classes: int, who: str) -> torc
                          f"pass labels.long().")
     if labels.shape != (n,):
         raise ValueError(f"{who} expects one label per example, shape ({n},), got {tuple(labels.shape)}.")
-    if n and (labels.min() < 0 or labels.max() >= n_classes):
+    if not exporting() and n and (labels.min() < 0 or labels.max() >= n_classes):  # values: not while exporting
         raise ValueError(f"{who} has n_classes={n_classes}, so labels must lie in 0 … {n_classes - 1}; got labels "
                          f"from {int(labels.min())} to {int(labels.max())}.")
     return labels
