@@ -56,6 +56,15 @@ def test_a_schema_that_is_not_pydantic_or_not_written():
     with pytest.raises(CheckFailed, match="not written yet"):
         check_names_request_schema(...)
 
+    def names_request_schema():  # the lesson's stub
+        raise NotImplementedError("Exercise: write names_request_schema (see the instructions above).")
+
+    with pytest.raises(CheckFailed, match="names_request_schema is not written yet"):
+        check_names_request_schema(names_request_schema)
+    with pytest.raises(CheckFailed, match="not an instance"):
+        check_names_request_schema(lambda: schema()())
+    check_names_request_schema(lambda: schema())  # the factory the lesson asks for
+
     class Plain:
         n: int = 5
 

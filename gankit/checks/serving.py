@@ -65,13 +65,17 @@ def _validate(schema: type, payload: dict[str, Any]) -> tuple[Any, Exception | N
 
 
 def check_names_request_schema(schema: Any) -> None:
-    """Check a student's ``MyNamesRequest``: a pydantic model with ``n`` (an int, default 5, 1 … 100),
+    """Check a student's ``MyNamesRequest`` (the class, or a function without arguments that
+    returns it, as lesson 14's ``names_request_schema``): a pydantic model with ``n`` (an int, default 5, 1 … 100),
     ``temperature`` (default 1.0, in (0, 5]) and ``top_p`` (default None, or in (0, 1]), refusing
     unknown fields. Each payload that must be refused, and each that must pass, is tried."""
     if schema is None or schema is Ellipsis:
         raise not_written("MyNamesRequest")
+    if callable(schema) and not isinstance(schema, type):  # a function that makes the class, as the lesson asks
+        schema = run_student(schema, "names_request_schema")
     if not (isinstance(schema, type) and issubclass(schema, BaseModel)):
-        raise CheckFailed(f"MyNamesRequest should be a class derived from pydantic's BaseModel, got {schema!r}.")
+        raise CheckFailed(f"MyNamesRequest should be a class derived from pydantic's BaseModel, got {schema!r}"
+                          f"{'' if isinstance(schema, type) else ' (return the class itself, not an instance)'}.")
     try:
         default = schema()
     except ValidationError as exc:
