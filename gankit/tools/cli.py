@@ -6,6 +6,7 @@
     gankit student   write student versions (solution cells replaced by stubs) into build/student/
     gankit train     reproduce a bundled checkpoint from its recipe (see gankit.recipes)
     gankit serve     serve the bundled models as a web API on localhost (see gankit.serve)
+    gankit translate build the translated lessons from i18n/<lang>/*.po into build/<lang>/
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from gankit.recipes import REPO_ROOT, find_recipes, get_recipe
 from gankit.serve import DEFAULT_MODELS, PortInUseError
 from gankit.serve import serve as serve_models
 from gankit.tools import lessons
+from gankit.tools import translate as translation
 from gankit.tools.lessons import find_lessons, select_lessons
 from gankit.tools.runner import (
     LessonRunError,
@@ -233,6 +235,39 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def translate(args: argparse.Namespace) -> int:
+    try:
+        if args.extract:
+            found = translation.extract(args.lang, args.lessons)
+            if not found:
+                print(f"gankit translate: no catalog in i18n/{args.lang}/ yet; name a lesson to start one "
+                      f"(gankit translate --lang {args.lang} 01 --extract).", file=sys.stderr)
+                return 2
+            for name, s in found.items():
+                print(f"updated i18n/{args.lang}/{name}.po: {s.messages} messages, {s.translated} translated, "
+                      f"{s.fuzzy} fuzzy, {s.untranslated} untranslated")
+            return 0
+        if args.status:
+            found = translation.status(args.lang, args.lessons)
+            width = max(len(name) for name in found)
+            print(f"{'lesson':<{width}}  messages  translated  fuzzy  untranslated")
+            for name, s in found.items():
+                counts = (f"{s.messages:>8}  {s.translated:>10}  {s.fuzzy:>5}  {s.untranslated:>12}"
+                          + ("" if s.has_catalog else "  not yet translated (no catalog)"))
+                print(f"{name:<{width}}  {counts}")
+            return 0
+        built = translation.build(args.lang, args.lessons, args.out or Path("build") / args.lang,
+                                  allow_missing=args.allow_missing)
+    except (FileNotFoundError, translation.TranslationError) as exc:
+        print(f"gankit translate: {exc}", file=sys.stderr)
+        return 2
+    for lesson in built:
+        total = lesson.translated + len(lesson.kept_english)
+        note = f"; {len(lesson.kept_english)} kept in English" if lesson.kept_english else ""
+        print(f"wrote {_shown(lesson.path)}  ({lesson.translated} of {total} markdown cells translated{note})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gankit", description="gankit, a Jupyter teaching kit for generative models.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -294,6 +329,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="answer name requests without a seed in micro-batches: those arriving within MS "
                         "milliseconds share one model call (default: 0, every request alone)")
     p.set_defaults(func=serve)
+    p = sub.add_parser("translate", help="build the translated lessons (gettext catalogs in i18n/<lang>/)",
+                       description="Build build/<lang>/NN_*.ipynb: the English lessons' code, tags and metadata "
+                                   "with the markdown from i18n/<lang>/NN_*.po. Refuses while a cell is "
+                                   "untranslated or fuzzy, naming it. --extract brings the catalogs in step with "
+                                   "the English notebooks; --status counts what is translated.")
+    p.add_argument("lessons", nargs="*", metavar="LESSON",
+                   help="lesson numbers such as 01, or notebook files (default: every lesson with a catalog; "
+                        "--status: every lesson)")
+    p.add_argument("--lang", required=True, choices=sorted(translation.LANGUAGES), help="language, e.g. zh_CN")
+    p.add_argument("--extract", action="store_true",
+                   help="create or update the catalogs from the English notebooks (new cells untranslated, "
+                        "changed ones fuzzy, vanished ones obsolete) and exit")
+    p.add_argument("--status", action="store_true",
+                   help="print messages, translated, fuzzy and untranslated per lesson and exit")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="build anyway, keeping the English text of untranslated or fuzzy cells")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: build/<lang>/)")
+    p.set_defaults(func=translate)
     return parser
 
 
