@@ -1,6 +1,7 @@
 # gankit — the commands README.md names. Each target sets up .venv first when needed.
 #
 #   make lab     start JupyterLab on notebooks/ (PORT=8888 TOKEN=... to override)
+#   make lab-zh  build the Chinese lessons (i18n/zh_CN) into build/zh_CN/ and start JupyterLab there
 #   make serve   serve the bundled models as a web API on localhost:8000 (PORT=8001 to override)
 #   make test    unit tests + every lesson executed by nbval, on the CPU
 #   make bench   run every lesson headless; write benchmarks/results.{json,md}
@@ -16,7 +17,7 @@ PORT   ?= 8888
 TOKEN  ?=
 FIRST_LESSON := 01_gan_fundamentals.ipynb
 
-.PHONY: setup lab serve test unit test-browser-all bench student doctor lessons clean-venv
+.PHONY: setup lab lab-zh serve test unit test-browser-all bench student doctor lessons clean-venv
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "gankit needs Python >= 3.10; this is " + sys.version.split()[0] + ". Run make PYTHON=python3.11 (or another >= 3.10).")'
@@ -32,6 +33,15 @@ setup: $(STAMP)
 lab: $(STAMP)
 	@echo "Starting JupyterLab on notebooks/ at http://localhost:$(PORT)/ (the full URL with its token follows)."
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --ServerApp.port=$(PORT) \
+		--LabApp.default_url=/lab/tree/$(FIRST_LESSON) \
+		$(if $(TOKEN),--IdentityProvider.token=$(TOKEN),) \
+		$(if $(filter 0,$(shell id -u)),--ServerApp.allow_root=True,)
+
+# The translated lessons are built, never edited: the text lives in i18n/zh_CN/*.po (README.zh_CN.md).
+lab-zh: $(STAMP)
+	$(BIN)/gankit translate --lang zh_CN --out build/zh_CN
+	@echo "Starting JupyterLab on build/zh_CN/ at http://localhost:$(PORT)/ (the full URL with its token follows)."
+	$(BIN)/jupyter lab --ServerApp.root_dir=build/zh_CN --ServerApp.port=$(PORT) \
 		--LabApp.default_url=/lab/tree/$(FIRST_LESSON) \
 		$(if $(TOKEN),--IdentityProvider.token=$(TOKEN),) \
 		$(if $(filter 0,$(shell id -u)),--ServerApp.allow_root=True,)
