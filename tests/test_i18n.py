@@ -508,3 +508,17 @@ def test_translated_lesson_01_passes_nbval(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert re.search(r"\b\d+ passed", proc.stdout)
+
+
+def test_readme_zh_cn_lists_every_lesson_and_what_is_translated():
+    readme = (ROOT / "README.zh_CN.md").read_text(encoding="utf-8")
+    assert "make lab-zh" in readme and "make test" in readme
+    done = {name for name, s in translate.status(LANG).items() if s.complete}
+    for path in LESSONS:
+        rows = [line for line in readme.splitlines() if f"(notebooks/{path.name})" in line]
+        assert rows, f"README.zh_CN.md's lesson table has no row for {path.stem}; add one (Chinese title, 尚未翻译)."
+        said = "已翻译" if "| 已翻译 |" in rows[0] else "尚未翻译" if "| 尚未翻译 |" in rows[0] else None
+        truth = "已翻译" if path.stem in done else "尚未翻译"
+        assert said == truth, f"README.zh_CN.md says {said} for {path.stem}, but its translation is {truth}: {rows[0]}"
+    english = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "README.zh_CN.md" in english, "README.md links the Chinese README near its top"
