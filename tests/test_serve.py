@@ -36,10 +36,12 @@ from PIL import Image
 
 from gankit.metrics import label_agreement
 from gankit.data import load_mnist_subset
-from gankit.models import ConditionalVAE, ConditionalVAEConfig, save_checkpoint
+from gankit.models import ConditionalVAE, ConditionalVAEConfig, UNetConfig, UNetDenoiser, save_checkpoint
+from gankit.models.dcgan import to_unit_range
+from gankit.models.diffusion import sample_flow
 from gankit.serve import MAX_BODY_BYTES, NameBatcher, QualityMonitor, create_app, load_served
 from gankit.serve.batching import Settings
-from gankit.serve.models import CHECKPOINT_DIR
+from gankit.serve.models import CHECKPOINT_DIR, DiffusionDigitGenerator
 from gankit.tools.cli import main
 from gankit.tools.serve_bench import stop_server
 
@@ -107,7 +109,7 @@ def client(server):
 def test_healthz(client):
     r = client.get("/healthz")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "models": ["names_gpt", "cvae_digits"]}
+    assert r.json() == {"status": "ok", "models": ["names_gpt", "cvae_digits", "diffusion_digits"]}
 
 
 def test_names_are_names_and_the_same_for_the_same_seed(client):
@@ -161,7 +163,7 @@ def test_models_lists_each_checkpoint_with_its_sha256_and_figures(client):
     r = client.get("/v1/models")
     assert r.status_code == 200
     models = {m["name"]: m for m in r.json()["models"]}
-    assert set(models) == {"names_gpt", "cvae_digits"}
+    assert set(models) == {"names_gpt", "cvae_digits", "diffusion_digits"}
     for name, info in models.items():
         path = CHECKPOINT_DIR / f"{name}.pt"
         assert info["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
@@ -171,6 +173,40 @@ def test_models_lists_each_checkpoint_with_its_sha256_and_figures(client):
     assert models["cvae_digits"]["figures"]["label_agreement"] == pytest.approx(0.888, abs=1e-3)
     assert models["names_gpt"]["alphabet"] == "abcdefghijklmnopqrstuvwxyz"
     assert models["names_gpt"]["parameters"] == 204_800
+
+
+def test_the_diffusion_model_draws_the_digits_asked_for_when_named(client):
+    """``"model": "diffusion_digits"`` picks the second digit model; the images are served as
+    the conditional VAE's are, the seed replays them, and they are not the VAE's."""
+    body = {"digits": [1, 4, 7], "n": 2, "seed": 0, "model": "diffusion_digits"}
+    r = client.post("/v1/digits", json=body)
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert answer["model"] == "diffusion_digits" and answer["seed"] == 0
+    labels = [image["digit"] for image in answer["images"]]
+    assert labels == [1, 1, 4, 4, 7, 7]
+    images = []
+    for image in answer["images"]:
+        png = Image.open(io.BytesIO(base64.b64decode(image["png"])))
+        assert png.format == "PNG" and png.size == (28, 28) and png.mode == "L"
+        images.append(torch.from_numpy(np.asarray(png, dtype=np.float32) / 255)[None])
+    # the recipe measured 100 % label agreement at guidance w = 1 (1,000 images); 5 of 6 leaves room
+    agreement = label_agreement(torch.stack(images), torch.tensor(labels))
+    assert agreement >= 5 / 6, f"the judge agrees on only {agreement:.0%} of the diffusion model's digits"
+    assert client.post("/v1/digits", json=body).json() == answer
+    vae = client.post("/v1/digits", json={**body, "model": "cvae_digits"}).json()
+    assert vae["model"] == "cvae_digits" and vae["images"] != answer["images"]
+
+
+def test_models_lists_the_diffusion_model_with_how_it_samples(client):
+    info = {m["name"]: m for m in client.get("/v1/models").json()["models"]}["diffusion_digits"]
+    assert info["task"] == "digits" and info["model_class"] == "UNetDenoiser"
+    assert info["parameters"] == 147_169  # the recipe's U-Net, 16-32-64 (data/README.md: 147k)
+    assert (info["sample_steps"], info["guidance"], info["max_images"]) == (20, 1.0, 16)
+    assert info["figures"]["sample_steps"] == info["sample_steps"]  # served as its figures were measured
+    guided = {g["w"]: g for g in info["figures"]["guided"]}
+    assert guided[info["guidance"]]["label_agreement"] == pytest.approx(1.0)  # data/README.md: w=1, 100 %
+    assert {m["name"]: m for m in client.get("/v1/models").json()["models"]}["cvae_digits"]["max_images"] == 64
 
 
 def test_page_and_api_docs(client):
@@ -224,6 +260,10 @@ def test_api_docs_load_nothing_from_outside_the_service(client, docs):
     ("/v1/digits", {"digits": []}, "digits", "at least 1 item"),
     ("/v1/digits", {"n": 2}, "digits", "Field required"),
     ("/v1/digits", {"digits": [1, 2, 3], "n": 30}, "body", "at most 64 per request"),
+    ("/v1/digits", {"digits": [7], "model": "gan"}, "model", "served digits models: cvae_digits, diffusion_digits"),
+    ("/v1/digits", {"digits": [7], "model": "names_gpt"}, "model", "served digits models: cvae_digits, diffusion_digits"),
+    ("/v1/digits", {"digits": [1, 2, 3], "n": 6, "model": "diffusion_digits"}, "n",
+     "at most 16 images per request and this one asks for 18"),
 ])
 def test_a_bad_value_is_a_422_that_names_the_field(client, path, body, field, words):
     r = client.post(path, json=body)
@@ -408,6 +448,36 @@ def test_an_unknown_checkpoint_names_the_bundled_ones():
 def test_a_model_without_an_adapter_is_refused():
     with pytest.raises(ValueError, match="no adapter"):
         load_served(ROOT / "data" / "judge.pt")
+
+
+def test_the_diffusion_adapter_samples_as_its_recipe_measured():
+    """The served images are exactly sample_flow's at the checkpoint's own 20 steps and
+    guidance w = 1, from the request's seed, moved from [-1, 1] to [0, 1]."""
+    served = load_served("diffusion_digits")
+    assert isinstance(served, DiffusionDigitGenerator)
+    assert served.sample_steps == served.metadata["params"]["sample_steps"] == 20
+    labels = [7, 0, 3]
+    images = served.draw(labels, seed=5)
+    expected = to_unit_range(sample_flow(served.model, 3, 20, labels=torch.tensor(labels), guidance=1.0,
+                                         generator=torch.Generator().manual_seed(5)))
+    assert images.shape == (3, 1, 28, 28) and torch.equal(images, expected)
+    assert 0 <= images.min() and images.max() <= 1
+    assert served.request_errors(16) == [] and served.request_errors(17)[0][0] == "n"
+
+
+def test_a_denoiser_that_cannot_draw_a_digit_asked_for_is_refused(tmp_path):
+    small = {"base_channels": 8, "channel_mults": [1, 2]}
+    unlabelled = save_checkpoint(tmp_path / "unlabelled.pt", UNetDenoiser(UNetConfig(**small, n_classes=0)),
+                                 params={"sample_steps": 20})
+    with pytest.raises(ValueError, match="without labels"):
+        load_served(unlabelled)
+    no_steps = save_checkpoint(tmp_path / "no_steps.pt", UNetDenoiser(UNetConfig(**small, n_classes=10)))
+    with pytest.raises(ValueError, match="sample_steps"):
+        load_served(no_steps)
+    eps = save_checkpoint(tmp_path / "eps.pt", UNetDenoiser(UNetConfig(**small, n_classes=10)),
+                          params={"sample_steps": 20, "objective": "eps"})
+    with pytest.raises(ValueError, match="flow matching"):
+        load_served(eps)
 
 
 def call_in_process(app, *requests: tuple[str, str, dict | None]) -> list[httpx.Response]:

@@ -5,7 +5,8 @@
     serve(port=8000)                                  # or run it here with uvicorn
 
 * :mod:`~gankit.serve.models` — checkpoints in service: each model wrapped by the adapter of
-  its task (names, digits), with its sha256 and a lock; where a new model family plugs in;
+  its task (names, digits: the conditional VAE or the diffusion model), with its sha256 and a
+  lock; where a new model family plugs in;
 * :mod:`~gankit.serve.schemas` — the requests and answers, with their limits (pydantic);
 * :mod:`~gankit.serve.app` — the endpoints, metrics and request log (FastAPI);
 * :mod:`~gankit.serve.monitor` — the quality of what was served, over a rolling window;
@@ -14,7 +15,8 @@
 """
 
 from gankit.serve.app import MAX_BODY_BYTES, create_app, png_base64
-from gankit.serve.models import ADAPTERS, DEFAULT_MODELS, DigitGenerator, NameGenerator, ServedModel, load_served
+from gankit.serve.models import (ADAPTERS, DEFAULT_MODELS, DiffusionDigitGenerator, DigitGenerator, NameGenerator,
+                                 ServedModel, load_served)
 from gankit.serve.batching import NameBatcher
 from gankit.serve.monitor import QualityMonitor
 from gankit.serve.server import PortInUseError, serve
@@ -29,6 +31,7 @@ __all__ = [
     "ServedModel",
     "NameGenerator",
     "DigitGenerator",
+    "DiffusionDigitGenerator",
     "load_served",
     "QualityMonitor",
     "NameBatcher",

@@ -1,7 +1,8 @@
 """The web service: a FastAPI app that answers requests with the bundled models.
 
     POST /v1/names    names from the names GPT (n, temperature, top_k, top_p, prompt, control, seed)
-    POST /v1/digits   PNG images of the digits asked for, base64 in JSON (digits, n, seed)
+    POST /v1/digits   PNG images of the digits asked for, base64 in JSON (digits, n, seed, model:
+                      the conditional VAE unless "diffusion_digits" or another served one is named)
     GET  /v1/models   each served checkpoint: its file's sha256 and the figures its recipe measured
     GET  /v1/monitor  the quality of what was served: rolling judge and novelty shares per model
     GET  /healthz     "ok" while the service answers
@@ -356,6 +357,9 @@ def create_app(
         model = _pick(served, "digits", body.model)
         assert isinstance(model, DigitGenerator)
         labels = [d for d in body.digits for _ in range(body.n)]  # n of each, in the order asked
+        errors = model.request_errors(len(labels))  # a slow model (diffusion) takes fewer images a request
+        if errors:
+            raise RequestValidationError([_error(field, message, getattr(body, field)) for field, message in errors])
         request.scope[_ITEMS] = len(labels)
         seed = secrets.randbelow(MAX_SEED) if body.seed is None else body.seed
         images = model.draw(labels, seed=seed)  # (N, 1, 28, 28)

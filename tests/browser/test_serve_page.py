@@ -82,7 +82,7 @@ def test_the_page_draws_a_seven_and_writes_names(page, service):
 
     # a 7, two of them, seed 0: typed into the digits form and sent with its button
     digits = page.get_by_role("form", name="ask for digits")
-    digits.get_by_label("digits").fill("7")
+    digits.get_by_label("digits", exact=True).fill("7")
     digits.get_by_label("of each").fill("2")
     digits.get_by_label("seed").fill("0")
     digits.get_by_role("button", name="Draw digits").click()
@@ -156,4 +156,26 @@ def test_the_api_docs_render_offline(page, service):
     for path in ("/v1/names", "/v1/digits", "/v1/models", "/v1/monitor", "/healthz", "/metrics"):
         assert path in shown, f"{path} is not among the operations /docs shows: {shown[:500]}"
     assert "Draw digits" in shown and "Write names" in shown  # the summaries app.py gives them
+    assert page.watch.errors == [] and page.watch.outside == []
+
+
+@pytest.mark.browser
+def test_the_page_offers_the_served_digit_models_and_asks_the_one_chosen(page, service):
+    page.goto(f"{service}/")
+    digits = page.get_by_role("form", name="ask for digits")
+    choice = digits.get_by_label("model")
+    choice.locator("option[value='diffusion_digits']").wait_for(state="attached")  # filled in from /v1/models
+    assert choice.locator("option").evaluate_all("options => options.map(o => o.value)") == [
+        "", "cvae_digits", "diffusion_digits"]
+    choice.select_option("diffusion_digits")
+    digits.get_by_label("digits", exact=True).fill("7")
+    digits.get_by_label("of each").fill("1")
+    digits.get_by_label("seed").fill("3")
+    digits.get_by_role("button", name="Draw digits").click()
+    image = page.get_by_role("group", name="digits drawn").get_by_role("img").first
+    image.wait_for()
+    assert image.get_attribute("title") == "7, drawn by diffusion_digits"
+    with httpx.Client(base_url=service, timeout=30) as api:
+        direct = api.post("/v1/digits", json={"digits": [7], "n": 1, "seed": 3, "model": "diffusion_digits"}).json()
+    assert image.get_attribute("src") == DATA_URL + direct["images"][0]["png"]
     assert page.watch.errors == [] and page.watch.outside == []
