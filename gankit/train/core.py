@@ -422,6 +422,10 @@ class TrainingLog:
       NaN: then you want the run to stop, not to draw);
     * **text**: the run's config as ``config``, so runs side by side say how they differ.
 
+    Give each run a folder of its own (``runs/vae-lr2e-3``, ``runs/vae-lr1e-3``, ...):
+    ``tensorboard --logdir runs`` draws each folder as one run, side by side with the others,
+    and two runs written into one folder as one tangled curve.
+
     The hook runs under ``torch.no_grad()`` with the global random state saved and restored,
     so a run with a log takes exactly the steps it takes without one. :meth:`close` writes
     what is left and closes the file, also after an interrupt or a divergence.
