@@ -18,14 +18,14 @@ FIGURES = ["requests_per_s", "p50_ms", "p95_ms", "p99_ms", "errors"]
 def started(monkeypatch):
     """Every server process serve_load starts, so a test can check that each was stopped."""
     processes = []
-    real = serve_bench._start_server
+    real = serve_bench.start_server
 
     def recording(*args, **kwargs):
-        process, url, output = real(*args, **kwargs)
-        processes.append(process)
-        return process, url, output
+        server = real(*args, **kwargs)
+        processes.append(server.process)
+        return server
 
-    monkeypatch.setattr(serve_bench, "_start_server", recording)
+    monkeypatch.setattr(serve_bench, "start_server", recording)
     return processes
 
 
@@ -74,6 +74,6 @@ def test_refusals_name_what_was_wrong():
         serve_load(batch_ms=0)
 
 
-def test_a_server_that_cannot_start_is_a_clear_error(tmp_path):
+def test_a_server_that_cannot_start_is_a_clear_error():
     with pytest.raises(ServeBenchError, match="exited"):
-        serve_bench._start_server(tmp_path, 0.0, ("no_such_checkpoint",), startup_s=60)
+        serve_load(requests=5, clients=1, models=("no_such_checkpoint",), startup_s=60)

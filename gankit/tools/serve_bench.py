@@ -37,8 +37,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import re
-import subprocess
 import sys
 import tempfile
 import threading
@@ -48,61 +46,13 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from gankit.serve.process import ServerStartError, start_server, stop_process
+
 __all__ = ["ServeBenchError", "load_once", "serve_load", "stop_server"]
 
-ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"  # loopback only: the load test never listens on, or calls, another address
-_URL_LINE = re.compile(r"on http://127\.0\.0\.1:(\d+)/")
-
-
-class ServeBenchError(RuntimeError):
-    """The server could not be started, or did not answer, so nothing was measured."""
-
-
-def _start_server(folder: Path, batch_ms: float, models: tuple[str, ...],
-                  startup_s: float) -> tuple[subprocess.Popen, str, Path]:
-    """``gankit serve --port 0`` in a process; waits until it says which port it got and
-    answers ``/healthz``. The caller must stop the process (see :func:`stop_server`)."""
-    output = folder / f"server-batch{batch_ms:g}.txt"
-    command = [sys.executable, "-m", "gankit", "serve", "--host", HOST, "--port", "0",
-               "--models", *models, "--request-log", str(folder / f"requests-batch{batch_ms:g}.jsonl"),
-               "--batch-ms", f"{batch_ms:g}"]
-    with open(output, "w") as out:  # a file, not a pipe: a pipe nobody reads can fill up and block the server
-        process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + startup_s
-        url = None
-        while True:
-            if process.poll() is not None:
-                raise ServeBenchError(f"gankit serve exited with status {process.returncode} at start:\n"
-                                      f"{output.read_text()}")
-            if url is None:
-                found = _URL_LINE.search(output.read_text())
-                url = f"http://{HOST}:{found.group(1)}" if found else None
-            if url is not None:
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                        return process, url, output
-                except httpx.TransportError:
-                    pass
-            if time.monotonic() > deadline:
-                raise ServeBenchError(f"gankit serve did not answer /healthz within {startup_s:g} s "
-                                      f"(raise startup_s on a slow machine):\n{output.read_text()}")
-            time.sleep(0.1)
-    except BaseException:
-        stop_server(process)
-        raise
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    """SIGTERM (uvicorn finishes what it is answering and exits), SIGKILL if that takes over 10 s."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+ServeBenchError = ServerStartError  # the server could not be started, or did not answer: nothing was measured
+stop_server = stop_process  # SIGTERM, then SIGKILL after 10 s
 
 
 def _percentiles(latencies_ms: list[float]) -> dict[str, float]:
@@ -190,11 +140,10 @@ def serve_load(requests: int = 500, clients: int = 16, batch_ms: float = 5.0, ti
     results: dict[str, float | int] = {}
     with tempfile.TemporaryDirectory(prefix="gankit-serve-bench-") as tmp:
         for window, suffix in ((0.0, "_unbatched"), (batch_ms, "")):
-            process, url, _ = _start_server(Path(tmp), window, tuple(models), startup_s)
-            try:
-                figures = load_once(url, requests=requests, clients=clients, timeout_s=timeout_s)
-            finally:
-                stop_server(process)
+            # gankit.serve.process stops the server when the block ends, also on an error or Ctrl-C
+            with start_server(models, host=HOST, batch_ms=window, folder=Path(tmp) / f"batch{window:g}",
+                              startup_s=startup_s) as server:
+                figures = load_once(server.url, requests=requests, clients=clients, timeout_s=timeout_s)
             results.update({f"{key}{suffix}": value for key, value in figures.items()})
     order = ["requests_per_s", "p50_ms", "p95_ms", "p99_ms", "errors"]
     return {**{k: results[k] for k in order}, **{f"{k}_unbatched": results[f"{k}_unbatched"] for k in order},
