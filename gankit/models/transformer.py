@@ -234,7 +234,7 @@ class GPT(nn.Module):
         """The attention weights of every block for ``idx`` (B, T): a list of n_layer tensors
         (B, n_head, T, T) on the CPU; row i says how much position i looks at each position j."""
         with eval_mode(self):
-            _, maps = self._run(idx.to(self.head.weight.device))
+            _, maps = self._run(idx.to(next(self.parameters()).device))
         return [m.cpu() for m in maps]
 
     @torch.no_grad()
@@ -261,7 +261,7 @@ class GPT(nn.Module):
             raise ValueError(f"temperature must be ≥ 0 (0 = greedy), got {temperature}.")
         self._check_idx(idx, what="prompt")
         with eval_mode(self):
-            idx = idx.to(self.head.weight.device)
+            idx = idx.to(next(self.parameters()).device)
             for _ in range(max_new_tokens):
                 context = idx[:, -self.config.block_size:]  # (B, ≤ block_size)
                 logits, _ = self(context)

@@ -305,7 +305,7 @@ def create_app(
         static_url=DOCS_ASSETS,
         title="gankit",
         version=__version__,
-        description="Names and digits from gankit's bundled models: the service of lesson 13.",
+        description="Names and digits from gankit's bundled models: the service of lesson 14.",
     )
     app.state.served = served
     app.state.metrics = metrics

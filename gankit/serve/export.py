@@ -1,4 +1,4 @@
-"""Saving, exporting and shrinking a trained model, each step measured (lesson 13, sections 1–2).
+"""Saving, exporting and shrinking a trained model, each step measured (lesson 14, sections 1–3).
 
 A trained model leaves the notebook in one of three forms, and this module makes and
 measures each of them:
@@ -298,7 +298,7 @@ def quantize_int8(model: nn.Module) -> nn.Module:
     """A copy of ``model`` with every ``nn.Linear`` dynamically quantised to int8.
 
     Each weight matrix W is stored as int8 q with one float scale s per layer, W ≈ s·q
-    (q = round(W / s), s = max|W| / 127): a quarter of float32's bytes. At run time the
+    (q = round(W / s), s = max|W| / 127.5: symmetric int8, ±max|W| spread over the 255 steps from −128 to 127): a quarter of float32's bytes. At run time the
     input of each such layer is quantised per batch ("dynamic": no calibration data needed),
     the product runs in integer arithmetic, and the result is scaled back to float.
     Embeddings and LayerNorms stay float32. The original model is left unchanged.
