@@ -18,13 +18,9 @@ import json
 import os
 import re
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -41,65 +37,30 @@ from gankit.models.dcgan import to_unit_range
 from gankit.models.diffusion import sample_flow
 from gankit.serve import MAX_BODY_BYTES, NameBatcher, QualityMonitor, create_app, load_served
 from gankit.serve.batching import Settings
-from gankit.serve.models import CHECKPOINT_DIR, DiffusionDigitGenerator
+from gankit.serve.models import CHECKPOINT_DIR, DEFAULT_MODELS, DiffusionDigitGenerator
 from gankit.tools.cli import main
-from gankit.tools.serve_bench import stop_server
+from gankit.serve.process import start_server
 
 ROOT = Path(__file__).resolve().parents[1]
 STARTUP_SECONDS = 60  # a cold start on a busy 2-core machine; it usually takes 3-6 s
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
-    url: str
-    port: int
-    process: subprocess.Popen
-    request_log: Path
-    output: Path
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("serve")
-    port = free_port()
-    output = folder / "server-output.txt"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    with open(output, "w") as out:  # a file, not a pipe: a pipe nobody reads can fill and block the server
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gankit", "serve", "--port", str(port), "--request-log", str(folder / "requests.jsonl"),
-             "--alert-below", "label_agreement", "0.5", "--batch-ms", "5"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"gankit serve exited with {process.returncode} at start:\n{output.read_text()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"gankit serve did not answer /healthz within {STARTUP_SECONDS} s:\n{output.read_text()}")
-            time.sleep(0.2)
-        yield Server(url, port, process, folder / "requests.jsonl", output)
-    finally:
-        stop_server(process)  # SIGTERM, then SIGKILL after 10 s
+    """One live `gankit serve` process on a free loopback port (gankit.serve.process, as lesson 14
+    starts it), with micro-batching and an alarm; stopped at the end of the module, whatever happens."""
+    with start_server(DEFAULT_MODELS, alert_below={"label_agreement": 0.5}, batch_ms=5,
+                      folder=tmp_path_factory.mktemp("serve"), startup_s=STARTUP_SECONDS) as running:
+        yield running
+
+
+def _client(server) -> httpx.Client:
+    return httpx.Client(base_url=server.url, timeout=30)
 
 
 @pytest.fixture(scope="module")
 def client(server):
-    with server.client() as c:
+    with _client(server) as c:
         yield c
 
 
@@ -359,7 +320,7 @@ def test_concurrent_requests_all_succeed_and_agree(server):
     start = threading.Barrier(8, timeout=30)
 
     def ask(i: int) -> tuple[int, dict]:
-        with server.client() as c:
+        with _client(server) as c:
             start.wait()
             if i % 2:
                 r = c.post("/v1/digits", json={"digits": [i % 10], "n": 3, "seed": 5})
@@ -372,7 +333,7 @@ def test_concurrent_requests_all_succeed_and_agree(server):
     assert all(status == 200 for status, _ in results), results
     names = {tuple(answer["names"]) for i, (_, answer) in enumerate(results) if i % 2 == 0}
     assert len(names) == 1
-    with server.client() as c:
+    with _client(server) as c:
         alone = c.post("/v1/digits", json={"digits": [1], "n": 3, "seed": 5}).json()
     assert results[1][1] == alone  # the same images as when nothing else runs
 
@@ -382,7 +343,7 @@ def test_concurrent_unseeded_requests_are_batched_and_each_gets_its_share(server
     start = threading.Barrier(8, timeout=30)
 
     def ask(i: int) -> httpx.Response:
-        with server.client() as c:
+        with _client(server) as c:
             start.wait()
             return c.post("/v1/names", json={"n": i + 1, "top_k": 5})
 
@@ -416,9 +377,10 @@ def test_the_monitor_measures_what_was_served(client):
 
 def test_a_second_server_on_the_same_port_says_the_port_is_in_use(server, capsys):
     # the command itself, run in this process: the socket is opened before anything loads
-    assert main(["serve", "--port", str(server.port), "--request-log", os.devnull]) == 1
+    port = int(server.url.rsplit(":", 1)[1])
+    assert main(["serve", "--port", str(port), "--request-log", os.devnull]) == 1
     err = capsys.readouterr().err
-    assert f"port {server.port} on 127.0.0.1 is in use" in err and "--port" in err
+    assert f"port {port} on 127.0.0.1 is in use" in err and "--port" in err
 
 
 # --------------------------------------------------------------------------- after all of that
@@ -434,7 +396,7 @@ def test_the_server_stops_cleanly_on_sigterm(server):
     server.process.send_signal(signal.SIGTERM)
     # uvicorn shuts down, then passes SIGTERM on: the process ends by that signal, as a server should
     assert server.process.wait(timeout=5) in (0, -signal.SIGTERM)
-    assert "Traceback" not in server.output.read_text()
+    assert "Traceback" not in server.output()
 
 
 # --------------------------------------------------------------------------- in this process (no server)
