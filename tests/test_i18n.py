@@ -61,7 +61,7 @@ def _cells_and_entries(path: Path) -> list[tuple[nbformat.NotebookNode, polib.PO
     nb = nbformat.read(path, as_version=4)
     po = polib.pofile(str(translate.catalog_path(LANG, path)))
     entries = {e.msgctxt: e for e in po if not e.obsolete}
-    return [(cell, entries.get(cell.id)) for cell in nb.cells if cell.cell_type == "markdown"]
+    return [(cell, entries.get(cell.id)) for cell in nb.cells if cell.cell_type == "markdown" and cell.source.strip()]
 
 
 # --------------------------------------------------------------------------- markdown skeleton
@@ -426,6 +426,18 @@ def test_build_refuses_missing_or_fuzzy_cells_by_name_unless_allowed(tiny, tmp_p
         translate.build(LANG, ["01"], out, notebook_dir=notebooks, i18n_dir=i18n)
 
 
+def test_an_empty_markdown_cell_has_no_entry_and_stays_empty(tiny, tmp_path):
+    notebooks, i18n = tiny
+    nb = nbformat.read(notebooks / "01_tiny.ipynb", as_version=4)
+    nb.cells.insert(1, nbformat.v4.new_markdown_cell("  \n", id="blank"))
+    nbformat.write(nb, notebooks / "01_tiny.ipynb")
+    translate.extract(LANG, ["01"], notebook_dir=notebooks, i18n_dir=i18n)
+    assert "blank" not in {e.msgctxt for e in polib.pofile(str(i18n / LANG / "01_tiny.po"))}
+    _translate_all(i18n / LANG / "01_tiny.po", ZH)
+    (built,) = translate.build(LANG, ["01"], tmp_path / "out", notebook_dir=notebooks, i18n_dir=i18n)
+    assert nbformat.read(built.path, as_version=4).cells[1].source == "  \n"
+
+
 def test_build_and_status_of_a_lesson_without_a_catalog(tiny, tmp_path):
     notebooks, i18n = tiny
     with pytest.raises(translate.TranslationError, match="No lesson has a catalog"):
@@ -475,22 +487,31 @@ def test_cli_translate_extract(tiny, monkeypatch, capsys):
 
 
 def test_student_and_run_accept_a_translated_notebook(tiny, tmp_path, capsys):
-    """`gankit student` and `gankit run` take the built file by its path under build/zh_CN."""
+    """`gankit student` and `gankit run` take the built file by its path under build/zh_CN, and
+    name what they write NN_name.zh_CN.ipynb, beside the English lesson's, not over it."""
     notebooks, i18n = tiny
     translate.extract(LANG, ["01"], notebook_dir=notebooks, i18n_dir=i18n)
     _translate_all(i18n / LANG / "01_tiny.po", ZH)
     (built,) = translate.build(LANG, ["01"], tmp_path / "build" / LANG, notebook_dir=notebooks, i18n_dir=i18n)
-    assert main(["run", str(built.path), "--out", str(tmp_path / "run"), "--no-html", "-p", "steps", "5"]) == 0
-    ran = nbformat.read(tmp_path / "run" / "01_tiny.ipynb", as_version=4)
+    english = notebooks / "01_tiny.ipynb"
+    for lesson in (english, built.path):
+        assert main(["run", str(lesson), "--out", str(tmp_path / "run"), "--no-html", "-p", "steps", "5"]) == 0
+        assert main(["student", str(lesson), "--out", str(tmp_path / "student")]) == 0
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["01_tiny.ipynb", "01_tiny.zh_CN.ipynb"]
+    ran = nbformat.read(tmp_path / "run" / "01_tiny.zh_CN.ipynb", as_version=4)
     assert ran.cells[0].source == ZH["cell0"]
     assert "10" in "".join(o.get("text", "") for o in ran.cells[-2].outputs)
-    assert main(["student", str(built.path), "--out", str(tmp_path / "student")]) == 0
-    assert nbformat.read(tmp_path / "student" / "01_tiny.ipynb", as_version=4).cells[0].source == ZH["cell0"]
+    assert nbformat.read(tmp_path / "run" / "01_tiny.ipynb", as_version=4).cells[0].source.startswith("# 01 · Tiny")
+    assert nbformat.read(tmp_path / "student" / "01_tiny.zh_CN.ipynb", as_version=4).cells[0].source == ZH["cell0"]
+    assert (tmp_path / "student" / "01_tiny.ipynb").is_file()
+    # the default output folder of `gankit run` is build/, one above build/zh_CN: no clash with the source
+    assert translate.output_stem(nbformat.read(built.path, as_version=4), built.path) == "01_tiny.zh_CN"
 
 
 def test_student_version_of_translated_lesson_01(tmp_path):
     (built,) = translate.build(LANG, ["01"], tmp_path / LANG)
     (student,) = build_student_versions([built.path], tmp_path / "student")
+    assert student.name == "01_gan_fundamentals.zh_CN.ipynb"
     nb = nbformat.read(student, as_version=4)
     assert "### BEGIN SOLUTION" not in "".join(c.source for c in nb.cells)
     assert nb.cells[0].source.startswith("# 01 · GAN 基础")

@@ -39,6 +39,8 @@ from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import default
 
+from gankit.tools.translate import output_stem
+
 __all__ = [
     "Parameter",
     "ParameterError",
@@ -314,7 +316,8 @@ def run_notebook(
     ``parameters`` (name → value) are injected after the parameters cell; a name the lesson
     does not have raises :class:`ParameterError` before anything runs. The executed
     notebook is written to ``out_dir/<stem>.ipynb`` as the run goes, and, when ``html``, its
-    export to ``out_dir/<stem>.html``. The kernel starts in the notebook's folder, as in
+    export to ``out_dir/<stem>.html`` (a translated lesson's stem gets its language,
+    ``01_gan_fundamentals.zh_CN``, so it does not replace the English run's). The kernel starts in the notebook's folder, as in
     Jupyter and nbval. ``timeout`` limits each cell (seconds; None: no limit);
     ``progress`` shows papermill's progress bar.
 
@@ -335,7 +338,7 @@ def run_notebook(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    output = out_dir / f"{path.stem}.ipynb"  # as given, so that messages show the path the user chose
+    output = out_dir / f"{output_stem(nb, path)}.ipynb"  # as given, so that messages show the path the user chose
     if output.resolve() == path:
         raise ValueError(
             f"Refusing to write the executed notebook over the lesson itself ({path}): "

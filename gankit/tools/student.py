@@ -38,6 +38,8 @@ from typing import Iterable
 
 import nbformat
 
+from gankit.tools.translate import output_stem
+
 __all__ = ["SOLUTION_TAG", "EXERCISE_TAG", "PLACEHOLDER", "BEGIN_SOLUTION", "END_SOLUTION", "stub_source",
            "student_version", "build_student_versions", "solution_cells"]
 
@@ -247,18 +249,19 @@ def student_version(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 def build_student_versions(paths: Iterable[str | Path], out_dir: str | Path = "build/student") -> list[Path]:
     """Write the student version of each notebook in ``paths`` to ``out_dir`` (same file
-    names); returns the paths written. Refuses to write over a lesson itself."""
+    names; a translated lesson's gets its language too, ``01_gan_fundamentals.zh_CN.ipynb``);
+    returns the paths written. Refuses to write over a lesson itself."""
     out_dir = Path(out_dir)
     written = []
     for path in paths:
         path = Path(path).resolve()
         if not path.is_file():
             raise FileNotFoundError(f"No notebook at {path}.")
-        target = (out_dir / path.name).resolve()
+        nb = nbformat.read(path, as_version=4)
+        target = (out_dir / f"{output_stem(nb, path)}.ipynb").resolve()  # a translation: NN_name.zh_CN.ipynb
         if target == path:
             raise ValueError(f"Refusing to overwrite the lesson {path} with its student version: "
                              f"choose another output folder (--out build/student/).")
-        nb = nbformat.read(path, as_version=4)
         out_dir.mkdir(parents=True, exist_ok=True)
         nbformat.write(student_version(nb), target)
         written.append(target)

@@ -53,7 +53,7 @@ import polib
 from gankit.tools.lessons import NOTEBOOK_DIR, select_lessons
 
 __all__ = ["I18N_DIR", "LANGUAGES", "TranslationError", "LessonStatus", "BuiltLesson", "catalog_path",
-           "merge", "extract", "status", "build"]
+           "merge", "extract", "status", "build", "translation_language", "output_stem"]
 
 I18N_DIR = Path(__file__).resolve().parents[2] / "i18n"
 LANGUAGES = {"zh_CN": {"name": "简体中文", "plural_forms": "nplurals=1; plural=0;"}}
@@ -88,6 +88,20 @@ class BuiltLesson:
     kept_english: list[str]  # cell ids whose English text was kept (allow_missing)
 
 
+def translation_language(nb: nbformat.NotebookNode) -> str | None:
+    """The language of a notebook written by :func:`build` (its metadata says so), else None."""
+    return nb.get("metadata", {}).get("gankit", {}).get("translation", {}).get("language")
+
+
+def output_stem(nb: nbformat.NotebookNode, path: str | Path) -> str:
+    """The file stem that ``gankit run`` and ``gankit student`` give what they write from the
+    notebook at ``path``: its own stem, with ``.<lang>`` added for a translated lesson
+    (``01_gan_fundamentals.zh_CN``), so that the Chinese run or student version does not
+    overwrite the English one in the same output folder."""
+    lang = translation_language(nb)
+    return f"{Path(path).stem}.{lang}" if lang else Path(path).stem
+
+
 def _check_language(lang: str) -> None:
     if lang not in LANGUAGES:
         raise TranslationError(f"No translation set up for language {lang!r}; known: {', '.join(LANGUAGES)}. "
@@ -100,8 +114,14 @@ def catalog_path(lang: str, lesson: str | Path, i18n_dir: str | Path | None = No
     return Path(i18n_dir if i18n_dir is not None else I18N_DIR) / lang / f"{Path(lesson).stem}.po"
 
 
+def _translatable(cell: nbformat.NotebookNode) -> bool:
+    """A markdown cell with text (an empty one has nothing to translate, and an empty msgid
+    is the catalog's header in gettext)."""
+    return cell.cell_type == "markdown" and bool(cell.source.strip())
+
+
 def _markdown_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
-    cells = [cell for cell in nb.cells if cell.cell_type == "markdown"]
+    cells = [cell for cell in nb.cells if _translatable(cell)]
     missing = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "markdown" and not cell.get("id")]
     if missing:
         raise TranslationError(f"markdown cell(s) {missing} have no cell id: save the notebook with nbformat >= 4.5 "
@@ -239,7 +259,7 @@ def _translated_notebook(nb: nbformat.NotebookNode, po: polib.POFile, lang: str,
     out = copy.deepcopy(nb)
     done, missing = 0, []
     for cell in out.cells:
-        if cell.cell_type != "markdown":
+        if not _translatable(cell):
             continue
         entry = entries[cell.id]
         if entry.translated():
