@@ -519,7 +519,7 @@ def test_student_version_of_translated_lesson_01(tmp_path):
 
 def test_translated_lesson_01_passes_nbval(tmp_path):
     """What `make test` does to every English lesson, done to the translated lesson 01
-    (about 40 s on one thread)."""
+    (about 40 s on an idle core; a few minutes on a busy one)."""
     (built,) = translate.build(LANG, ["01"], tmp_path / LANG)
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", str(built.path), "--nbval-lax", "--nbval-current-env",
