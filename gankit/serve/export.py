@@ -274,16 +274,24 @@ def run_onnx(session: Any, *inputs: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(session.run(None, feeds)[0])
 
 
+def _on_device_of(model: nn.Module, inputs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """``inputs`` moved to the device of ``model``'s parameters: the eager side of a comparison may
+    run on a GPU while ONNX Runtime runs on the CPU."""
+    device = next(model.parameters()).device
+    return tuple(x.to(device) for x in inputs)
+
+
 def onnx_parity(model: nn.Module, onnx_path: str | os.PathLike | Any, inputs: Sequence[torch.Tensor]) -> float:
     """max |ONNX Runtime − eager PyTorch| over every output value of ``model(*inputs)``.
 
-    ``model`` is what was exported (:func:`gpt_logits` or :func:`digit_decoder` of a model);
+    ``model`` is what was exported (:func:`gpt_logits` or :func:`digit_decoder` of a model), on
+    any device (the inputs follow it; ONNX Runtime runs on the CPU);
     ``onnx_path`` a file or an open session. Float32 arithmetic in another order gives
     differences near 1e-6 relative to the values; anything near 1e-2 means the graph
     computes something else."""
     session = onnx_path if hasattr(onnx_path, "run") else onnx_session(onnx_path)
     with torch.inference_mode():
-        expected = model.eval()(*inputs)
+        expected = model.eval()(*_on_device_of(model, inputs)).cpu()
     got = run_onnx(session, *inputs)
     if got.shape != expected.shape:
         raise ValueError(f"ONNX output has shape {tuple(got.shape)}, eager {tuple(expected.shape)}: "
@@ -485,7 +493,7 @@ def digit_onnx_quality(model: nn.Module, onnx_path: str | os.PathLike | Any, n: 
     inputs = example_latents(model, n, seed)
     decoder = digit_decoder(model)
     with torch.inference_mode():
-        eager = decoder(*inputs)
+        eager = decoder(*_on_device_of(model, inputs)).cpu()
     exported = run_onnx(session, *inputs)
     judge = judge if judge is not None else load_judge()
     return DigitOnnxQuality(
