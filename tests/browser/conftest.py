@@ -219,6 +219,22 @@ def jupyter_lab(tmp_path_factory) -> JupyterLab:
 
 
 @pytest.fixture(scope="session")
+def cjk_fonts() -> list[str]:
+    """The font families fontconfig knows for Chinese ("Noto Sans CJK SC", ...). Without one,
+    Chromium draws each Chinese character as an empty box; the translated lesson's test
+    needs one (Debian's fonts-noto-cjk, which .ci/run installs)."""
+    listed = ""
+    if shutil.which("fc-list"):
+        listed = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True,
+                                check=False).stdout
+    fonts = sorted({name.strip() for line in listed.splitlines() for name in line.split(",") if name.strip()})
+    if not fonts:
+        missing("no CJK font for the translated lesson's browser test: install Debian's with "
+                "`apt-get install -y fonts-noto-cjk`")
+    return fonts
+
+
+@pytest.fixture(scope="session")
 def chromium_path() -> str:
     path = find_chromium()
     if path is None:
