@@ -41,6 +41,7 @@ from gankit.tools.lessons import find_lessons
 from gankit.tools.student import build_student_versions
 
 LANG = "zh_CN"
+NOTE = "\n\n" + translate.LANGUAGES[LANG]["note"]  # what build adds to the end of a lesson's first cell
 ROOT = Path(__file__).resolve().parents[1]
 GLOSSARY = ROOT / "i18n" / LANG / "glossary.tsv"
 LESSONS = [lesson.path for lesson in find_lessons()]
@@ -396,7 +397,8 @@ def test_build_keeps_everything_but_the_markdown(tiny, tmp_path):
         if en["cell_type"] == "code":  # code, tags, metadata, outputs: byte for byte
             assert json.dumps(zh, sort_keys=True) == json.dumps(en, sort_keys=True)
         else:
-            assert zh["metadata"] == en["metadata"] and "".join(zh["source"]) == ZH[zh["id"]]
+            first = zh["id"] == "cell0"  # the first markdown cell ends with the note on what stays English
+            assert zh["metadata"] == en["metadata"] and "".join(zh["source"]) == ZH[zh["id"]] + (NOTE if first else "")
     assert chinese["metadata"]["gankit"].pop("translation")["language"] == LANG
     assert chinese["metadata"] == english["metadata"] and chinese["nbformat_minor"] == english["nbformat_minor"]
     assert "parameters" in chinese["cells"][1]["metadata"]["tags"]
@@ -417,7 +419,7 @@ def test_build_refuses_missing_or_fuzzy_cells_by_name_unless_allowed(tiny, tmp_p
     (built,) = translate.build(LANG, ["01"], out, allow_missing=True, notebook_dir=notebooks, i18n_dir=i18n)
     assert built.kept_english == ["cell2", "cell4"] and built.translated == 1
     nb = nbformat.read(built.path, as_version=4)
-    assert [c.source for c in nb.cells if c.cell_type == "markdown"] == [ZH["cell0"], "## Summary", "## Summary"]
+    assert [c.source for c in nb.cells if c.cell_type == "markdown"] == [ZH["cell0"] + NOTE, "## Summary", "## Summary"]
 
     nb = nbformat.read(notebooks / "01_tiny.ipynb", as_version=4)  # the English moves on: fuzzy
     nb.cells[0].source = "# 01 · Tiny, changed"
@@ -470,11 +472,13 @@ def test_cli_translate_builds_lesson_01(tmp_path, capsys):
     assert nb.cells[0].source.startswith("# 01 · GAN 基础")
 
 
-def test_cli_translate_refuses_a_lesson_without_catalog(tmp_path, capsys):
-    untranslated = next(p for p in LESSONS if not translate.catalog_path(LANG, p).is_file())
-    assert main(["translate", "--lang", LANG, untranslated.stem[:2], "--out", str(tmp_path)]) == 2
+def test_cli_translate_refuses_a_lesson_without_catalog(tiny, monkeypatch, tmp_path, capsys):
+    notebooks, i18n = tiny  # a lesson with no catalog yet (every real lesson may have one)
+    monkeypatch.setattr(translate, "NOTEBOOK_DIR", notebooks)
+    monkeypatch.setattr(translate, "I18N_DIR", i18n)
+    assert main(["translate", "--lang", LANG, "01", "--out", str(tmp_path)]) == 2
     assert "no catalog yet" in capsys.readouterr().err
-    assert main(["translate", "--lang", LANG, untranslated.stem[:2], "--out", str(tmp_path), "--allow-missing"]) == 0
+    assert main(["translate", "--lang", LANG, "01", "--out", str(tmp_path), "--allow-missing"]) == 0
     assert "kept in English" in capsys.readouterr().out
 
 
@@ -502,10 +506,10 @@ def test_student_and_run_accept_a_translated_notebook(tiny, tmp_path, capsys):
         assert main(["student", str(lesson), "--out", str(tmp_path / "student")]) == 0
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["01_tiny.ipynb", "01_tiny.zh_CN.ipynb"]
     ran = nbformat.read(tmp_path / "run" / "01_tiny.zh_CN.ipynb", as_version=4)
-    assert ran.cells[0].source == ZH["cell0"]
+    assert ran.cells[0].source == ZH["cell0"] + NOTE
     assert "10" in "".join(o.get("text", "") for o in ran.cells[-2].outputs)
     assert nbformat.read(tmp_path / "run" / "01_tiny.ipynb", as_version=4).cells[0].source.startswith("# 01 · Tiny")
-    assert nbformat.read(tmp_path / "student" / "01_tiny.zh_CN.ipynb", as_version=4).cells[0].source == ZH["cell0"]
+    assert nbformat.read(tmp_path / "student" / "01_tiny.zh_CN.ipynb", as_version=4).cells[0].source == ZH["cell0"] + NOTE
     assert (tmp_path / "student" / "01_tiny.ipynb").is_file()
     # the default output folder of `gankit run` is build/, one above build/zh_CN: no clash with the source
     assert translate.output_stem(nbformat.read(built.path, as_version=4), built.path) == "01_tiny.zh_CN"

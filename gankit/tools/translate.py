@@ -56,7 +56,13 @@ __all__ = ["I18N_DIR", "LANGUAGES", "TranslationError", "LessonStatus", "BuiltLe
            "merge", "extract", "status", "build", "translation_language", "output_stem"]
 
 I18N_DIR = Path(__file__).resolve().parents[2] / "i18n"
-LANGUAGES = {"zh_CN": {"name": "简体中文", "plural_forms": "nplurals=1; plural=0;"}}
+LANGUAGES = {"zh_CN": {
+    "name": "简体中文", "plural_forms": "nplurals=1; plural=0;",
+    # added to the end of a translated lesson's first cell: what the translation does not cover. The
+    # figures' labels and the checks' messages come from code, which stays English (one source of code)
+    "note": ("> **关于中文版：** 本课只翻译了文字部分。代码、代码注释、图表中的坐标轴标签与图例，"
+             "以及检查与练习给出的提示信息仍为英文，与英文版完全一致。"),
+}}
 WRAP_WIDTH = 78  # gettext's own width, so that a catalog saved by Poedit or msgcat changes little
 
 
@@ -254,20 +260,25 @@ def status(lang: str, lessons: Iterable[str] | None = None, *, notebook_dir: str
 def _translated_notebook(nb: nbformat.NotebookNode, po: polib.POFile, lang: str,
                          source: str) -> tuple[nbformat.NotebookNode, int, list[tuple[str, str]]]:
     """``nb`` with its markdown translated from ``po`` (already merged with ``nb``); the
-    count translated, and (cell id, reason) for each cell left in English."""
+    count translated, and (cell id, reason) for each cell left in English. The first markdown
+    cell, when translated, ends with the language's note on what stays English."""
     entries = {e.msgctxt: e for e in po if not e.obsolete}
     out = copy.deepcopy(nb)
     done, missing = 0, []
+    first = True
     for cell in out.cells:
         if not _translatable(cell):
             continue
         entry = entries[cell.id]
         if entry.translated():
             cell.source = entry.msgstr
+            if first and LANGUAGES[lang].get("note"):  # what stays English, said once, in the introduction
+                cell.source = cell.source.rstrip() + "\n\n" + LANGUAGES[lang]["note"]
             done += 1
         else:
             missing.append((cell.id, "fuzzy (English changed since it was translated)" if entry.fuzzy and entry.msgstr
                             else "untranslated"))
+        first = False
     out.metadata.setdefault("gankit", {})["translation"] = {
         "language": lang, "source": source,
         "note": f"Built by `gankit translate --lang {lang}`; edit i18n/{lang}/*.po, not this file.",
