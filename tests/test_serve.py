@@ -558,3 +558,8 @@ def test_the_monitor_catches_a_worse_checkpoint_swapped_in(tmp_path):
         assert answers[0].status_code == 200
         alerts = answers[1].json()["alerts"]
         assert bool(alerts) is alarmed, (checkpoint, answers[1].json())
+
+
+def test_threads_below_one_are_refused_before_anything_starts(capsys):
+    assert main(["serve", "--port", "0", "--threads", "0", "--request-log", os.devnull]) == 2
+    assert "at least 1" in capsys.readouterr().err

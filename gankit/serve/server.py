@@ -9,6 +9,15 @@ uvicorn stops cleanly on Ctrl-C or SIGTERM: it stops accepting, lets the request
 progress finish, and exits. It then passes the signal on, as a server should: after
 SIGTERM the process ends with that signal's status (-15 from Python's subprocess, 143 in a
 shell); after Ctrl-C ``serve`` returns.
+
+**One PyTorch thread per model call, by default.** Measured here (names GPT, one-name
+requests, 2 cores): with PyTorch's default of 2 threads, 35.8 requests/s from 1 client fell
+to 16.8 from 4 clients and 18.0 from 16; with 1 thread the rate stayed at 29-32 requests/s
+for 1, 4 and 16 clients. A likely cause: requests are answered in a pool of Python threads,
+PyTorch's OpenMP keeps a team of worker threads for each Python thread that runs a parallel
+operator, and an idle team spins for a while before it sleeps, so the teams of the last few
+requests compete for the cores the current one needs. The bundled models are small enough
+that one thread per call loses little (``--threads`` raises it).
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import os
 import socket
 from collections.abc import Sequence
 
+import torch
 import uvicorn
 
 from gankit.serve.app import create_app
@@ -57,10 +67,14 @@ def open_socket(host: str, port: int) -> socket.socket:
 
 def serve(host: str = "127.0.0.1", port: int = 8000, models: Sequence[str | os.PathLike] = DEFAULT_MODELS,
           request_log: str | os.PathLike | None = None, floors: dict[str, float] | None = None,
-          batch_window_ms: float = 0.0) -> None:
+          batch_window_ms: float = 0.0, threads: int = 1) -> None:
     """Serve ``models`` on http://host:port/ until stopped (Ctrl-C or SIGTERM). ``floors``:
     alarms of the quality monitor, e.g. {"judge_confident": 0.6} (see gankit.serve.monitor);
-    ``batch_window_ms``: micro-batching of unseeded name requests (see gankit.serve.batching)."""
+    ``batch_window_ms``: micro-batching of unseeded name requests (see gankit.serve.batching);
+    ``threads``: PyTorch's intra-op threads (see the module's docstring for why 1)."""
+    if not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads is how many threads one model call may use, at least 1; got {threads!r}.")
+    torch.set_num_threads(threads)
     sock = open_socket(host, port)
     try:
         app = create_app(models, request_log=request_log, monitor=QualityMonitor(floors=floors),

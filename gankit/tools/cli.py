@@ -225,7 +225,7 @@ def serve(args: argparse.Namespace) -> int:
     try:
         serve_models(args.host, args.port, args.models, request_log=args.request_log,
                      floors={measure: float(share) for measure, share in args.alert_below},
-                     batch_window_ms=args.batch_ms)
+                     batch_window_ms=args.batch_ms, threads=args.threads)
     except PortInUseError as exc:
         print(f"gankit serve: {exc.strerror}", file=sys.stderr)
         return 1
@@ -328,6 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-ms", type=float, default=0.0, metavar="MS",
                    help="answer name requests without a seed in micro-batches: those arriving within MS "
                         "milliseconds share one model call (default: 0, every request alone)")
+    p.add_argument("--threads", type=int, default=1, metavar="N",
+                   help="PyTorch threads per model call (default: 1; see gankit.serve.server for why more "
+                        "threads serve small models more slowly when requests come in at once)")
     p.set_defaults(func=serve)
     p = sub.add_parser("translate", help="build the translated lessons (gettext catalogs in i18n/<lang>/)",
                        description="Build build/<lang>/NN_*.ipynb: the English lessons' code, tags and metadata "
