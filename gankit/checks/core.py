@@ -14,23 +14,32 @@ from typing import Any, Callable
 
 import torch
 
-__all__ = ["CheckFailed", "lesson_check", "not_written", "prediction_written", "student_number", "run_student", "call_loss", "diagnose"]
+from gankit._i18n import tr
+
+__all__ = ["CheckFailed", "tr", "lesson_check", "not_written", "prediction_written", "student_number", "run_student", "call_loss", "diagnose"]
 
 
 class CheckFailed(AssertionError):
     """A check did not pass; the message says what was expected and what to try."""
 
 
-def lesson_check(condition: bool, passed: str, failed: str) -> None:
-    """Print ``✓ passed`` when ``condition`` holds; otherwise raise CheckFailed(failed)."""
+def lesson_check(condition: bool, passed: str, failed: str, /, **values: Any) -> None:
+    """Print ``✓ passed`` when ``condition`` holds; otherwise raise CheckFailed(failed).
+
+    ``passed`` and ``failed`` are ``str.format`` templates filled in with ``values``, translated
+    first when the lesson runs in another language (:mod:`gankit._i18n`)::
+
+        checks.lesson_check(err < 0.08, "D matches D* (mean error {err:.3f}).",
+                            "D is far from D* (mean error {err:.3f}, expected < 0.08).", err=err)
+    """
     if not bool(condition):
-        raise CheckFailed(f"✗ Lesson check failed: {failed}")
-    print(f"✓ {passed}")
+        raise CheckFailed(tr("✗ Lesson check failed: {failed}", failed=tr(failed, **values)))
+    print(tr("✓ {passed}", passed=tr(passed, **values)))
 
 
 def not_written(name: str) -> CheckFailed:
     """The failure for an exercise still holding its stub."""
-    return CheckFailed(f"{name} is not written yet: replace the `raise NotImplementedError` with your code.")
+    return CheckFailed(tr("{name} is not written yet: replace the `raise NotImplementedError` with your code.", name=name))
 
 
 def prediction_written(**predictions: Any) -> None:
@@ -39,9 +48,11 @@ def prediction_written(**predictions: Any) -> None:
     Called first in each such cell, as ``checks.prediction_written(predicted_x=predicted_x)``."""
     missing = [name for name, value in predictions.items() if value is Ellipsis or value is None]
     if missing:
-        names = ", ".join(missing)
-        raise CheckFailed(f"{names} {'is' if len(missing) == 1 else 'are'} not written yet: write your prediction "
-                          f"(replace the `...`) before this cell measures the answer.")
+        template = ("{names} is not written yet: write your prediction (replace the `...`) before this cell "
+                    "measures the answer." if len(missing) == 1 else
+                    "{names} are not written yet: write your predictions (replace the `...`) before this cell "
+                    "measures the answer.")
+        raise CheckFailed(tr(template, names=", ".join(missing)))
 
 
 def student_number(value: object, name: str, infinite_hint: str = "") -> float:
@@ -53,9 +64,11 @@ def student_number(value: object, name: str, infinite_hint: str = "") -> float:
     if isinstance(value, torch.Tensor) and value.numel() == 1:
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise CheckFailed(f"{name} should be a number, got {type(value).__name__}: {value!r}.")
+        raise CheckFailed(tr("{name} should be a number, got {kind}: {value!r}.", name=name,
+                                kind=type(value).__name__, value=value))
     if not math.isfinite(value):
-        raise CheckFailed(f"{name} should be a finite number, got {value}.{' ' + infinite_hint if infinite_hint else ''}")
+        message = tr("{name} should be a finite number, got {value}.", name=name, value=value)
+        raise CheckFailed(f"{message} {infinite_hint}".rstrip())
     return float(value)
 
 
@@ -67,7 +80,7 @@ def run_student(fn: Callable, name: str, *args: Any) -> Any:
     except NotImplementedError:
         raise not_written(name) from None
     except Exception as exc:
-        raise CheckFailed(f"{name} raised {exc.__class__.__name__}: {exc}") from exc
+        raise CheckFailed(tr("{name} raised {error}: {exc}", name=name, error=exc.__class__.__name__, exc=exc)) from exc
 
 
 def call_loss(fn: Callable, *args: torch.Tensor, name: str) -> float:
@@ -75,17 +88,15 @@ def call_loss(fn: Callable, *args: torch.Tensor, name: str) -> float:
     says why it is not a differentiable scalar loss."""
     out = run_student(fn, name, *args)
     if not isinstance(out, torch.Tensor):
-        raise CheckFailed(f"{name} should return a torch tensor (a scalar loss), got {type(out).__name__}.")
+        raise CheckFailed(tr("{name} should return a torch tensor (a scalar loss), got {kind}.", name=name,
+                                kind=type(out).__name__))
     if out.numel() != 1:
-        raise CheckFailed(
-            f"{name} should return one number (average over the batch with .mean()), "
-            f"got a tensor of shape {tuple(out.shape)}."
-        )
+        raise CheckFailed(tr("{name} should return one number (average over the batch with .mean()), got a tensor "
+                             "of shape {shape}.", name=name, shape=tuple(out.shape)))
     if not out.requires_grad and any(a.requires_grad for a in args):
-        raise CheckFailed(
-            f"{name}'s result does not depend on its inputs through autograd: keep to torch "
-            f"operations (no .item(), .numpy() or .detach()), or the loss cannot train anything."
-        )
+        raise CheckFailed(tr("{name}'s result does not depend on its inputs through autograd: keep to torch "
+                             "operations (no .item(), .numpy() or .detach()), or the loss cannot train anything.",
+                             name=name))
     return float(out.detach())
 
 

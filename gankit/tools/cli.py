@@ -27,7 +27,7 @@ from gankit.models import CheckpointError
 from gankit.recipes import REPO_ROOT, find_recipes, get_recipe
 from gankit.serve import DEFAULT_MODELS, PortInUseError
 from gankit.serve import serve as serve_models
-from gankit.tools import lessons
+from gankit.tools import lessons, messages
 from gankit.tools import translate as translation
 from gankit.tools.lessons import find_lessons, select_lessons
 from gankit.tools.runner import (
@@ -237,7 +237,17 @@ def serve(args: argparse.Namespace) -> int:
 
 def translate(args: argparse.Namespace) -> int:
     try:
+        if args.extract_messages:
+            written = messages.extract_messages(args.lang, args.lessons or None)
+            for name, m in written.items():
+                print(f"updated i18n/{args.lang}/checks/{name}.po: {m.messages} messages, {m.translated} translated, "
+                      f"{m.fuzzy} fuzzy, {m.untranslated} untranslated")
+            return 0
         if args.extract:
+            written = messages.extract_messages(args.lang)
+            print(f"updated the message catalogs i18n/{args.lang}/checks/*.po: "
+                  f"{sum(m.messages for m in written.values())} messages in {len(written)} catalogs, "
+                  f"{sum(m.translated for m in written.values())} translated")
             found = translation.extract(args.lang, args.lessons)
             if not found:
                 print(f"gankit translate: no catalog in i18n/{args.lang}/ yet; name a lesson to start one "
@@ -255,10 +265,16 @@ def translate(args: argparse.Namespace) -> int:
                 counts = (f"{s.messages:>8}  {s.translated:>10}  {s.fuzzy:>5}  {s.untranslated:>12}"
                           + ("" if s.has_catalog else "  not yet translated (no catalog)"))
                 print(f"{name:<{width}}  {counts}")
+            code = messages.message_status(args.lang, args.lessons or None)
+            if code:
+                width = max(len(name) for name in code)
+                print(f"\n{'messages of':<{width}}  messages  translated  fuzzy  untranslated")
+                for name, m in code.items():
+                    print(f"{name:<{width}}  {m.messages:>8}  {m.translated:>10}  {m.fuzzy:>5}  {m.untranslated:>12}")
             return 0
         built = translation.build(args.lang, args.lessons, args.out or Path("build") / args.lang,
                                   allow_missing=args.allow_missing)
-    except (FileNotFoundError, translation.TranslationError) as exc:
+    except (FileNotFoundError, translation.TranslationError, ValueError) as exc:
         print(f"gankit translate: {exc}", file=sys.stderr)
         return 2
     for lesson in built:
@@ -344,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extract", action="store_true",
                    help="create or update the catalogs from the English notebooks (new cells untranslated, "
                         "changed ones fuzzy, vanished ones obsolete) and exit")
+    p.add_argument("--extract-messages", action="store_true",
+                   help="update only the catalogs of what the code says, i18n/<lang>/checks/*.po, for the checks "
+                        "modules (gan, vae, ...) or lessons named (default: all) and exit")
     p.add_argument("--status", action="store_true",
                    help="print messages, translated, fuzzy and untranslated per lesson and exit")
     p.add_argument("--allow-missing", action="store_true",
