@@ -155,3 +155,12 @@ def test_untemplated_finds_f_strings(tmp_path):
                       'lesson_check(x, f"ok {x}", "bad")\n')
     found = messages.untemplated(module)
     assert len(found) == 2 and ":2:" in found[0] and ":6:" in found[1]
+
+
+def test_untemplated_finds_missing_values(tmp_path):
+    module = tmp_path / "checks" / "demo.py"
+    module.parent.mkdir()
+    module.write_text('tr("a {x} b {y.z:.2f}", x=1)\ntr("fine {x}", x=1)\nlesson_check(c, "ok {a}", "bad")\n'
+                      'tr("free {x}")\ntr("spread {x}", **values)\n')
+    found = messages.untemplated(module)
+    assert len(found) == 2 and "needs y" in found[0] and "needs a" in found[1], found

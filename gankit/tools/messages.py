@@ -121,7 +121,9 @@ def collect(path: Path) -> list[Message]:
 def untemplated(path: Path) -> list[str]:
     """Where ``path`` hands over a message that is built before it could be translated: an
     f-string (or other expression) as a ``lesson_check`` template, a ``CheckFailed`` or
-    ``print`` of an f-string or plain string in a checks module."""
+    ``print`` of an f-string or plain string in a checks module; and where a ``tr`` or
+    ``lesson_check`` template names a value that the call does not pass (a KeyError waiting
+    for the day the check runs)."""
     found = []
     is_module = path.suffix == ".py"
     for code, label, _ in _code_blocks(path):
@@ -130,6 +132,18 @@ def untemplated(path: Path) -> list[str]:
                 continue
             name = _called(node)
             where = f"{label}:{node.lineno}" if is_module else f"{label}, line {node.lineno}"
+            if name in ("tr", "lesson_check") and not any(k.arg is None for k in node.keywords):
+                given = {k.arg for k in node.keywords}
+                for arg in _message_args(node):
+                    if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and (given or name == "lesson_check"):
+                        try:
+                            fields = {re.split(r"[.\[]", field)[0] for field, _ in placeholders(arg.value)}
+                        except ValueError as exc:
+                            found.append((node.lineno, f"{where}: {exc}"))
+                            continue
+                        if fields - given:
+                            found.append((node.lineno, f"{where}: {name}'s template needs "
+                                                       f"{', '.join(sorted(fields - given))}, not passed as keywords"))
             if name == "lesson_check":
                 for arg in _message_args(node):
                     if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
