@@ -39,10 +39,11 @@ lab: $(STAMP)
 
 # The translated lessons are built, never edited: the text lives in i18n/zh_CN/*.po (README.zh_CN.md).
 # A cell whose translation is missing or out of date shows its English (the build says how many).
+# GANKIT_LANG=zh_CN makes the checks' messages Chinese too (i18n/zh_CN/checks/*.po).
 lab-zh: $(STAMP)
 	$(BIN)/gankit translate --lang zh_CN --out build/zh_CN --allow-missing
 	@echo "Starting JupyterLab on build/zh_CN/ at http://localhost:$(PORT)/ (the full URL with its token follows)."
-	$(BIN)/jupyter lab --ServerApp.root_dir=build/zh_CN --ServerApp.port=$(PORT) \
+	GANKIT_LANG=zh_CN $(BIN)/jupyter lab --ServerApp.root_dir=build/zh_CN --ServerApp.port=$(PORT) \
 		--LabApp.default_url=/lab/tree/$(FIRST_LESSON) \
 		$(if $(TOKEN),--IdentityProvider.token=$(TOKEN),) \
 		$(if $(filter 0,$(shell id -u)),--ServerApp.allow_root=True,)

@@ -296,7 +296,7 @@ def tiny(tmp_path):
         ("markdown", "# 01 · Tiny\n\nA **generator** and a $D$.", ()),
         ("code", "steps = 3  # training steps", ("parameters",)),
         ("markdown", "## Summary", ()),
-        ("code", "x = steps * 2\nprint(x)", ()),
+        ("code", "x = steps * 2\nprint(x)\nfrom gankit import _i18n\nprint('checks speak:', _i18n.language())", ()),
         ("markdown", "## Summary", ()),  # the same English twice: two entries
     ])
     nb.cells[3].metadata["custom"] = {"keep": True}
@@ -493,10 +493,11 @@ def test_cli_translate_extract(tiny, monkeypatch, capsys):
 # --------------------------------------------------------------------------- the translated lessons run
 
 
-def test_student_and_run_accept_a_translated_notebook(tiny, tmp_path, capsys):
+def test_student_and_run_accept_a_translated_notebook(tiny, tmp_path, capsys, monkeypatch):
     """`gankit student` and `gankit run` take the built file by its path under build/zh_CN, and
     name what they write NN_name.zh_CN.ipynb, beside the English lesson's, not over it."""
     notebooks, i18n = tiny
+    monkeypatch.delenv("GANKIT_LANG", raising=False)
     translate.extract(LANG, ["01"], notebook_dir=notebooks, i18n_dir=i18n)
     _translate_all(i18n / LANG / "01_tiny.po", ZH)
     (built,) = translate.build(LANG, ["01"], tmp_path / "build" / LANG, notebook_dir=notebooks, i18n_dir=i18n)
@@ -507,7 +508,10 @@ def test_student_and_run_accept_a_translated_notebook(tiny, tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["01_tiny.ipynb", "01_tiny.zh_CN.ipynb"]
     ran = nbformat.read(tmp_path / "run" / "01_tiny.zh_CN.ipynb", as_version=4)
     assert ran.cells[0].source == ZH["cell0"] + NOTE
-    assert "10" in "".join(o.get("text", "") for o in ran.cells[-2].outputs)
+    printed = "".join(o.get("text", "") for o in ran.cells[-2].outputs)
+    assert "10" in printed and "checks speak: zh_CN" in printed, "gankit run gives a translated lesson's kernel its language"
+    english_run = nbformat.read(tmp_path / "run" / "01_tiny.ipynb", as_version=4)
+    assert "checks speak: en" in "".join(o.get("text", "") for o in english_run.cells[-2].outputs)
     assert nbformat.read(tmp_path / "run" / "01_tiny.ipynb", as_version=4).cells[0].source.startswith("# 01 · Tiny")
     assert nbformat.read(tmp_path / "student" / "01_tiny.zh_CN.ipynb", as_version=4).cells[0].source == ZH["cell0"] + NOTE
     assert (tmp_path / "student" / "01_tiny.ipynb").is_file()
@@ -532,7 +536,7 @@ def test_translated_lesson_01_passes_nbval(tmp_path):
         [sys.executable, "-m", "pytest", str(built.path), "--nbval-lax", "--nbval-current-env",
          "--nbval-cell-timeout=900", "-q", "-p", "no:cacheprovider", "--rootdir", str(built.path.parent)],
         cwd=built.path.parent, capture_output=True, text=True, timeout=1800,
-        env={**os.environ, "GANKIT_DEVICE": "cpu", "OMP_NUM_THREADS": "1"},
+        env={**os.environ, "GANKIT_DEVICE": "cpu", "OMP_NUM_THREADS": "1", "GANKIT_LANG": LANG},  # as make lab-zh
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert re.search(r"\b\d+ passed", proc.stdout)
@@ -550,3 +554,16 @@ def test_readme_zh_cn_lists_every_lesson_and_what_is_translated():
         assert said == truth, f"README.zh_CN.md says {said} for {path.stem}, but its translation is {truth}: {rows[0]}"
     english = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "README.zh_CN.md" in english, "README.md links the Chinese README near its top"
+
+
+def test_a_written_answer_stub_is_in_the_lessons_language():
+    """No bundled lesson has a written (markdown) solution yet; an instructor's may, and its
+    student version then asks for the answer in the lesson's language."""
+    from gankit.tools.student import MARKDOWN_PLACEHOLDER, student_version
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("因为判别器太强。", metadata={"tags": ["solution"]})]
+    assert student_version(nb).cells[0].source == MARKDOWN_PLACEHOLDER
+    nb.metadata["gankit"] = {"translation": {"language": LANG}}
+    stub = student_version(nb).cells[0].source
+    assert stub == translate.LANGUAGES[LANG]["answer_placeholder"] and re.search(r"[\u4e00-\u9fff]", stub)

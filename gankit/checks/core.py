@@ -48,11 +48,12 @@ def prediction_written(**predictions: Any) -> None:
     Called first in each such cell, as ``checks.prediction_written(predicted_x=predicted_x)``."""
     missing = [name for name, value in predictions.items() if value is Ellipsis or value is None]
     if missing:
-        template = ("{names} is not written yet: write your prediction (replace the `...`) before this cell "
-                    "measures the answer." if len(missing) == 1 else
-                    "{names} are not written yet: write your predictions (replace the `...`) before this cell "
-                    "measures the answer.")
-        raise CheckFailed(tr(template, names=", ".join(missing)))
+        names = ", ".join(missing)
+        if len(missing) == 1:
+            raise CheckFailed(tr("{names} is not written yet: write your prediction (replace the `...`) before this "
+                                 "cell measures the answer.", names=names))
+        raise CheckFailed(tr("{names} are not written yet: write your predictions (replace the `...`) before this "
+                             "cell measures the answer.", names=names))
 
 
 def student_number(value: object, name: str, infinite_hint: str = "") -> float:

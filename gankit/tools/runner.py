@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import ast
 import difflib
+import contextlib
 import io
+import os
 import sys
 import time
 import tokenize
@@ -39,7 +41,7 @@ from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import default
 
-from gankit.tools.translate import output_stem
+from gankit.tools.translate import output_stem, translation_language
 
 __all__ = [
     "Parameter",
@@ -302,6 +304,20 @@ def _lesson_cell_index(nb: nbformat.NotebookNode, executed_index: int) -> int:
     return executed_index
 
 
+@contextlib.contextmanager
+def _kernel_language(lang: str | None):
+    """``GANKIT_LANG=lang`` in the environment that the kernel inherits, while a translated lesson
+    runs, so that its checks speak its language (gankit._i18n); a ``GANKIT_LANG`` the user set wins."""
+    if not lang or os.environ.get("GANKIT_LANG"):
+        yield
+        return
+    os.environ["GANKIT_LANG"] = lang
+    try:
+        yield
+    finally:
+        os.environ.pop("GANKIT_LANG", None)
+
+
 def run_notebook(
     path: str | Path,
     parameters: Mapping[str, Any] | None = None,
@@ -317,7 +333,8 @@ def run_notebook(
     does not have raises :class:`ParameterError` before anything runs. The executed
     notebook is written to ``out_dir/<stem>.ipynb`` as the run goes, and, when ``html``, its
     export to ``out_dir/<stem>.html`` (a translated lesson's stem gets its language,
-    ``01_gan_fundamentals.zh_CN``, so it does not replace the English run's). The kernel starts in the notebook's folder, as in
+    ``01_gan_fundamentals.zh_CN``, so it does not replace the English run's, and its checks speak
+    its language). The kernel starts in the notebook's folder, as in
     Jupyter and nbval. ``timeout`` limits each cell (seconds; None: no limit);
     ``progress`` shows papermill's progress bar.
 
@@ -349,12 +366,13 @@ def run_notebook(
 
     start = time.perf_counter()
     try:
-        papermill.execute_notebook(
-            str(path), str(output), parameters=parameters, kernel_name=kernel_name, language="python",
-            progress_bar=progress, execution_timeout=timeout,
-            kernel_manager_class=CurrentEnvKernelManager,
-            resources={"metadata": {"path": str(path.parent)}},  # the kernel's working directory
-        )
+        with _kernel_language(translation_language(nb)):
+            papermill.execute_notebook(
+                str(path), str(output), parameters=parameters, kernel_name=kernel_name, language="python",
+                progress_bar=progress, execution_timeout=timeout,
+                kernel_manager_class=CurrentEnvKernelManager,
+                resources={"metadata": {"path": str(path.parent)}},  # the kernel's working directory
+            )
     except PapermillExecutionError as exc:
         seconds = time.perf_counter() - start
         executed = nbformat.read(output, as_version=4)

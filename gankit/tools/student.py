@@ -38,7 +38,7 @@ from typing import Iterable
 
 import nbformat
 
-from gankit.tools.translate import output_stem
+from gankit.tools.translate import LANGUAGES, output_stem, translation_language
 
 __all__ = ["SOLUTION_TAG", "EXERCISE_TAG", "PLACEHOLDER", "BEGIN_SOLUTION", "END_SOLUTION", "stub_source",
            "student_version", "build_student_versions", "solution_cells"]
@@ -231,12 +231,14 @@ def stub_source(source: str) -> str:
 
 
 def student_version(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy of ``nb`` with every ``solution`` cell stubbed and every output cleared."""
+    """A copy of ``nb`` with every ``solution`` cell stubbed and every output cleared. A written
+    answer's stub is in the lesson's language (a translated lesson's metadata names it)."""
     nb = copy.deepcopy(nb)
+    answer = LANGUAGES.get(translation_language(nb) or "", {}).get("answer_placeholder", MARKDOWN_PLACEHOLDER)
     for cell in nb.cells:
         tags = cell.get("metadata", {}).get("tags", [])
         if SOLUTION_TAG in tags:
-            cell.source = stub_source(cell.source) if cell.cell_type == "code" else MARKDOWN_PLACEHOLDER
+            cell.source = stub_source(cell.source) if cell.cell_type == "code" else answer
             cell.metadata["tags"] = [EXERCISE_TAG if t == SOLUTION_TAG else t for t in tags]
         if cell.cell_type == "code":
             cell.outputs = []

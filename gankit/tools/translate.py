@@ -59,9 +59,13 @@ I18N_DIR = Path(__file__).resolve().parents[2] / "i18n"
 LANGUAGES = {"zh_CN": {
     "name": "简体中文", "plural_forms": "nplurals=1; plural=0;",
     # added to the end of a translated lesson's first cell: what the translation does not cover. The
-    # figures' labels and the checks' messages come from code, which stays English (one source of code)
-    "note": ("> **关于中文版：** 本课只翻译了文字部分。代码、代码注释、图表中的坐标轴标签与图例，"
-             "以及检查与练习给出的提示信息仍为英文，与英文版完全一致。"),
+    # figures' labels and what the lesson's own code prints come from code, which stays English (one
+    # source of code); the checks' messages are translated at run time (gankit._i18n, i18n/zh_CN/checks/)
+    "note": ("> **关于中文版：** 本课的文字，以及课程检查与练习检查给出的提示信息，都已译成中文"
+             "（用 `make lab-zh` 或 `gankit run` 打开时）。代码、代码注释、代码自己打印的其他内容，"
+             "以及图表中的坐标轴标签与图例仍为英文，与英文版完全一致。"),
+    # a student version's stub for a written answer (gankit student), in place of "*Write your answer here.*"
+    "answer_placeholder": "*在这里写下你的答案。*",
 }}
 WRAP_WIDTH = 78  # gettext's own width, so that a catalog saved by Poedit or msgcat changes little
 
