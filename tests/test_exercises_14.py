@@ -118,6 +118,17 @@ def test_each_quantizer_mistake_is_named(mistake, message):
         check_quantize_weight(quantizer(**mistake))
 
 
+def test_a_quantizer_without_a_clamp_is_caught_at_the_tie():
+    """With scale = max|w| / 127.5 only the largest weight can overflow: w / scale = 127.5, a tie,
+    which rounds to 128 and is stored as −128 without a clamp. Here max|w| = 127.5 / 128, so the
+    scale is 2^-7 and the ratio is exactly 127.5 (on the 2×3 matrix it is 127.49999 and rounds down)."""
+    w = torch.tensor([[127.5 / 128, -0.5], [0.25, 0.125]])
+    assert quantizer(clamp=False)(w)[0].min() == -128
+    check_quantize_weight(quantizer(), w)
+    with pytest.raises(CheckFailed, match="wrapped around"):
+        check_quantize_weight(quantizer(clamp=False), w)
+
+
 def test_the_largest_weight_not_the_largest_absolute_one():
     w = torch.tensor([[0.5, -3.0], [1.0, 0.2]])  # the largest |w| is negative
     with pytest.raises(CheckFailed, match="largest in absolute value"):

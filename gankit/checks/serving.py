@@ -177,18 +177,22 @@ def check_quantize_weight(fn: Callable, weight: torch.Tensor | None = None) -> N
             raise CheckFailed(tr("q should be stored as torch.int8 (one byte per weight — the point of quantising), "
                                  "got {dtype}: finish with .to(torch.int8) after rounding and clamping.",
                                  dtype=q.dtype))
-        # ties (w / scale exactly at .5, as the largest weight is with this scale) may round either way
+        # ties (w / scale exactly at .5, as the largest weight is with this scale) may round either way,
+        # but only to an int8 value: the largest weight's 127.5 stored as 128 wraps to −128 without a clamp
         ratio = w / want_scale
         tie = (ratio - ratio.floor() - 0.5).abs() < 1e-3
-        wrong = (q.to(torch.int32) != want_q.to(torch.int32)) & ~tie
+        q32 = q.to(torch.int32)
+        either = (q32 == torch.clamp(ratio.floor(), -128, 127).to(torch.int32)) | \
+                 (q32 == torch.clamp(ratio.ceil(), -128, 127).to(torch.int32))
+        wrong = (q32 != want_q.to(torch.int32)) & ~(tie & either)
         if wrong.any():
             truncated = torch.clamp(ratio.trunc(), -128, 127).to(torch.int32)
-            if torch.equal(q.to(torch.int32)[~tie], truncated[~tie]):
-                hint = tr("your values are truncated toward zero (what .to(torch.int8) alone does). Round to the "
-                          "nearest first: torch.round(w / scale).")
-            elif (q.to(torch.int32) - want_q.to(torch.int32)).abs().max() > 200:
+            if (q32 - want_q.to(torch.int32)).abs().max() > 200:
                 hint = tr("some values wrapped around (127 + 1 becomes −128 in int8): clamp to [−128, 127] "
                           "before converting.")
+            elif torch.equal(q32[~tie], truncated[~tie]):
+                hint = tr("your values are truncated toward zero (what .to(torch.int8) alone does). Round to the "
+                          "nearest first: torch.round(w / scale).")
             else:
                 hint = tr("q should be round(w / scale), clamped to [−128, 127].")
             i = int(wrong.flatten().nonzero()[0])
