@@ -164,3 +164,39 @@ def test_untemplated_finds_missing_values(tmp_path):
                       'tr("free {x}")\ntr("spread {x}", **values)\n')
     found = messages.untemplated(module)
     assert len(found) == 2 and "needs y" in found[0] and "needs a" in found[1], found
+
+
+def _glossary() -> list[tuple[list[str], str]]:
+    import csv
+
+    with open(_i18n.I18N_DIR / "zh_CN" / "glossary.tsv", encoding="utf-8", newline="") as f:
+        rows = [row for row in csv.DictReader(f, delimiter="\t") if row["check"] == "yes"]
+    return [([form.strip() for form in row["english"].split("|")], row["chinese"]) for row in rows]
+
+
+# what a message says in code, which stays English: `code spans`, {placeholders}, and words joined to
+# code by . _ / = ( ) [ ] (loss.backward(), data/checkpoints/, generator=generator, p(token | x))
+CODE_LIKE = re.compile(r"`[^`]*`|\{[^}]*\}|[^\s，。：；（）、]*[._/=()\[\]][^\s，。：；（）、]*")
+
+
+@pytest.mark.parametrize("path", sorted((_i18n.I18N_DIR / "zh_CN" / "checks").glob("*.po")), ids=lambda p: p.stem)
+def test_glossary_terms_in_messages(path):
+    """The checks say a term as the lessons do (i18n/zh_CN/glossary.tsv, the terms marked check=yes),
+    code and acronyms aside; a translator comment 'glossary-skip: <term> (<why>)' exempts one message."""
+    problems = []
+    for entry in polib.pofile(str(path)):
+        if not entry.msgstr or entry.obsolete:
+            continue
+        english = CODE_LIKE.sub(" ", entry.msgid).lower()
+        chinese = CODE_LIKE.sub(" ", entry.msgstr)
+        skipped = {t.strip().lower() for line in (entry.tcomment or "").splitlines()
+                   if line.strip().startswith("glossary-skip:")
+                   for t in line.split(":", 1)[1].split("(")[0].split(",")}
+        for forms, term in _glossary():
+            forms = [f for f in forms if not f.isupper()]  # an acronym (PSNR, FID) is a name a message may use as is
+            if not forms or forms[0].lower() in skipped:
+                continue
+            found = [f for f in forms if re.search(rf"(?<![\w-]){re.escape(f.lower())}(?![\w-])", english)]
+            if found and term not in chinese:
+                problems.append(f"{found[0]!r} should be {term}: {entry.msgstr!r}")
+    assert not problems, f"{path.name}: glossary terms translated otherwise:\n  " + "\n  ".join(problems)
