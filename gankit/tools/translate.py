@@ -34,6 +34,11 @@ one), so two cells with the same English (two "## Summary" headings, say) stay t
 entries, and a moved cell keeps its translation. If a cell's id changed but its English
 did not (a cell cut and pasted), the translation follows the text.
 
+What the code says — the lesson checks' and the exercise checks' messages — is translated
+at run time instead, from ``i18n/<lang>/checks/*.po`` (:mod:`gankit._i18n`; the catalogs are
+written from the code by :mod:`gankit.tools.messages`, ``--extract-messages``). The figures'
+labels and what a lesson's own code prints stay English, and the first cell says so.
+
     from gankit.tools import translate
     translate.extract("zh_CN", ["01"])        # create or update i18n/zh_CN/01_gan_fundamentals.po
     translate.status("zh_CN")                 # {lesson name: LessonStatus(...)}
