@@ -150,9 +150,11 @@ def test_parameter_prediction_reports_both_layers_and_the_stub(G):
 
 # --------------------------------------------------------------------------- lesson 02, exercise 3 (change and measure)
 
-@pytest.mark.parametrize("k, p, op, ratio", [(3, 1, 1, "4:1"), (5, 2, 1, "2:1")])
+@pytest.mark.parametrize("k, p, op, ratio", [(3, 1, 1, "4:1"), (5, 2, 1, "2:1"), (7, 3, 1, "2:1"), (9, 4, 1, "2:1")])
 def test_checkerboard_accepts_odd_kernels_that_keep_14(k, p, op, ratio, capsys):
-    # kernel 3: per dimension 1 or 2 taps, so 1, 2 or 4 in 2-D (4:1); kernel 5: 2 or 3, so 4 to 9 (9/4 ≈ 2:1)
+    # kernel 3: per dimension 1 or 2 taps, so 1, 2 or 4 in 2-D (4:1); kernel 5: 2 or 3, so 4 to 9 (9/4 ≈ 2:1);
+    # kernel 7: 3 or 4, so 9 to 16 (16/9 ≈ 2:1); kernel 9: 4 or 5, so 16 to 25 (≈ 2:1). A kernel of 7 or more
+    # used to crop the whole 14×14 map away before measuring (found while translating the check)
     check_checkerboard(k, p, op)
     assert f"a {ratio} checkerboard" in capsys.readouterr().out
 

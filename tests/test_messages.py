@@ -77,9 +77,9 @@ def test_translations_are_in_the_language(lang):
     copied = []
     for path in sorted((_i18n.I18N_DIR / lang / "checks").glob("*.po")):
         for e in polib.pofile(str(path)):
-            if e.msgstr and not re.search(r"[\u4e00-\u9fff]", e.msgstr) and re.search(r"[A-Za-z]{4}", e.msgid):
-                if not re.fullmatch(r"[\W\d_]*\{\w+\}[\W\d_]*", e.msgid):  # "✓ {passed}" needs no words
-                    copied.append(f"{path.name}: {e.msgstr!r}")
+            words = re.sub(r"\{[^}]*\}", "", e.msgid)  # "✓ {passed}" and "{message} {hint}" have none
+            if e.msgstr and not re.search(r"[\u4e00-\u9fff]", e.msgstr) and re.search(r"[A-Za-z]{4}", words):
+                copied.append(f"{path.name}: {e.msgstr!r}")
     assert not copied, "translations without Chinese:\n" + "\n".join(copied)
 
 

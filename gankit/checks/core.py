@@ -69,7 +69,7 @@ def student_number(value: object, name: str, infinite_hint: str = "") -> float:
                                 kind=type(value).__name__, value=value))
     if not math.isfinite(value):
         message = tr("{name} should be a finite number, got {value}.", name=name, value=value)
-        raise CheckFailed(f"{message} {infinite_hint}".rstrip())
+        raise CheckFailed(tr("{message} {hint}", message=message, hint=infinite_hint) if infinite_hint else message)
     return float(value)
 
 

@@ -487,7 +487,10 @@ def check_checkerboard(kernel_size: object, padding: object, output_padding: obj
                              "14×14: the size is (7 − 1)·2 − 2·padding + kernel + output_padding. With an odd kernel, "
                              "output_padding = 1 adds the one row and column that the formula leaves out.",
                              k=k, p=p, op=op, size=size))
-    inner = counts[k:-k, k:-k]  # away from the border, where fewer input pixels reach
+    # away from the border, where fewer input pixels reach; a kernel of 7 or more would crop everything
+    # (7×7 input), so at most down to the central 4×4 patch
+    crop = min(k, size // 2 - 2)
+    inner = counts[crop:size - crop, crop:size - crop]
     low, high = inner.min().item(), inner.max().item()
     even = _stamp_counts(4, 1, 0)[4:-4, 4:-4]
     print(tr("taps per output pixel, a 4x4 patch away from the border (kernel {k}):", k=k))
