@@ -197,6 +197,7 @@ def check_lambda_change(my_lambda: object, slope: object, estimate: object, true
                  theory=theory, est=est, ratio=est / true_w1, default_lambda=default_lambda))
     else:
         print(tr("✓ λ = {lam:g}: slope {s:.2f} (1 + W1/(2λ) = {theory:.2f}), estimate {est:.3f} = {ratio:.2f} x W1. "
-                 "A weaker penalty leaves the critic flatter than at λ = {default_lambda:g}, and its 'distance' is "
-                 "inflated by the same factor: the estimate is W1 only up to the slope the penalty allows.", lam=lam, s=s,
+                 "A stronger penalty holds the critic closer to slope 1 than at λ = {default_lambda:g}, and its "
+                 "'distance' is inflated by that smaller factor: the estimate is W1 only up to the slope the penalty "
+                 "allows.", lam=lam, s=s,
                  theory=theory, est=est, ratio=est / true_w1, default_lambda=default_lambda))
