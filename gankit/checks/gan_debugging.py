@@ -501,7 +501,7 @@ def check_generator_loss(generator_loss: Callable[[torch.Tensor], torch.Tensor])
            "run above, where D(G(z)) fell to 0 and the samples left the ring. G wants D to call its samples real: "
            "target 1."): float(F.softplus(a).mean()),
         tr("That is the saturating (minimax) loss log(1 − D(G(z))) of the original game: it points the right way, "
-           "but its gradient σ(a) vanishes exactly when D confidently rejects the samples (a ≪ 0), which is how "
+           "but its gradient −σ(a) vanishes exactly when D confidently rejects the samples (a ≪ 0), which is how "
            "training starts. Use the non-saturating −log D(G(z)) = criterion(fake_logits, 1)."):
             float(-F.softplus(a).mean()),
         tr("That is log D(G(z)), the sign flipped: minimising it drives D(G(z)) to 0. G minimises −log D(G(z))."):
@@ -568,13 +568,13 @@ def check_image_generator(generator_class: Callable[..., nn.Module]) -> None:
                 if "is invalid for input of size" in str(exc):
                     values = dict(batch=batch, exc=exc, made=made, image_shape=image_shape, dims=dims, size=size)
                     raise CheckFailed(
-                        tr("G(z) for a batch of {batch} failed with RuntimeError: {exc}. the last layer makes {made} "
+                        tr("G(z) for a batch of {batch} failed with RuntimeError: {exc}. The last layer makes {made} "
                            "numbers per sample, but an image of shape {image_shape} holds {dims} = {size}: make the "
                            "last layer's size follow the image, nn.Linear(..., math.prod(image_shape)).", **values)
                         if made is not None else
-                        tr("G(z) for a batch of {batch} failed with RuntimeError: {exc}. the output, but an image of "
-                           "shape {image_shape} holds {dims} = {size}: make the last layer's size follow the image, "
-                           "nn.Linear(..., math.prod(image_shape)).", **values)
+                        tr("G(z) for a batch of {batch} failed with RuntimeError: {exc}. The output does not hold one "
+                           "image per sample: an image of shape {image_shape} holds {dims} = {size} numbers. Make the "
+                           "last layer's size follow the image, nn.Linear(..., math.prod(image_shape)).", **values)
                     ) from exc
                 raise CheckFailed(tr("G(z) for a batch of {batch} raised RuntimeError: {exc}", batch=batch,
                                      exc=exc)) from exc
@@ -590,9 +590,9 @@ def check_image_generator(generator_class: Callable[..., nn.Module]) -> None:
                        "not {size} (the image's {dims}), and view(-1, ...) silently regrouped the numbers into a "
                        "different number of images. Make the last layer's size math.prod(image_shape).", **values)
                     if made is not None else
-                    tr("{batch} noise vectors gave {images} images: the output, not {size} (the image's {dims}), and "
-                       "view(-1, ...) silently regrouped the numbers into a different number of images. Make the "
-                       "last layer's size math.prod(image_shape).", **values)
+                    tr("{batch} noise vectors gave {images} images: the output does not hold {size} numbers per "
+                       "sample (the image's {dims}), and view(-1, ...) silently regrouped the numbers into a "
+                       "different number of images. Make the last layer's size math.prod(image_shape).", **values)
                 )
             raise CheckFailed(tr("G(z) for {batch} noise vectors of size {latent_dim} should have shape {expected}, "
                                  "got {shape}.", batch=batch, latent_dim=latent_dim, expected=(batch, *image_shape),
