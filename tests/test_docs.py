@@ -61,3 +61,20 @@ def test_every_lesson_has_three_graded_exercises_and_the_readme_counts_them():
         assert cells[-2] == str(len(ids)), (
             f"README.md's row for {lesson.name} gives {cells[-2]!r} graded exercises; the notebook has {len(ids)}."
         )
+
+
+def test_each_lesson_states_the_time_make_bench_measured():
+    """The stated time (metadata, introduction, README) is the last `make bench` measurement
+    (benchmarks/results.json, an idle 2-core machine, kernel start included), rounded to 5 s:
+    within 15 %, so that a lesson that grew slower is caught when the benchmark is rerun."""
+    import json
+
+    measured = json.loads((ROOT / "benchmarks" / "results.json").read_text(encoding="utf-8"))["lessons"]
+    off = []
+    for lesson in find_lessons():
+        seconds = measured.get(lesson.name, {}).get("seconds")
+        if seconds is None:
+            off.append(f"{lesson.name}: not in benchmarks/results.json (run make bench)")
+        elif abs(lesson.expected_cpu_seconds - seconds) > 0.15 * seconds:
+            off.append(f"{lesson.name}: states about {lesson.expected_cpu_seconds:.0f} s, make bench measured {seconds:.1f} s")
+    assert not off, "stated lesson times out of step with the benchmark:\n" + "\n".join(off)
