@@ -67,7 +67,7 @@ LANGUAGES = {"zh_CN": {
     # figures' labels and what the lesson's own code prints come from code, which stays English (one
     # source of code); the checks' messages are translated at run time (gankit._i18n, i18n/zh_CN/checks/)
     "note": ("> **关于中文版：** 本课的文字，以及课程检查与练习检查给出的提示信息，都已译成中文"
-             "（用 `make lab-zh` 或 `gankit run` 打开时）。代码、代码注释、代码自己打印的其他内容，"
+             "（在 JupyterLab 中打开或用 `gankit run` 运行本课时）。代码、代码注释、代码自己打印的其他内容，"
              "以及图表中的坐标轴标签与图例仍为英文，与英文版完全一致。"),
     # a student version's stub for a written answer (gankit student), in place of "*Write your answer here.*"
     "answer_placeholder": "*在这里写下你的答案。*",
