@@ -33,12 +33,12 @@ import polib
 
 from gankit._i18n import I18N_DIR
 from gankit.tools.lessons import NOTEBOOK_DIR, select_lessons
+from gankit.tools.translate import WRAP_WIDTH, _read_catalog
 
 __all__ = ["CHECKS_DIR", "Message", "sources", "collect", "untemplated", "catalog_path", "merge_messages",
            "extract_messages", "message_status", "placeholders"]
 
 CHECKS_DIR = Path(__file__).resolve().parents[1] / "checks"
-WRAP_WIDTH = 78
 _MAGIC = re.compile(r"^\s*[%!]")
 
 
@@ -96,9 +96,7 @@ def _message_args(node: ast.Call) -> list[ast.expr]:
     if name in ("tr", "gettext"):
         return node.args[:1]
     if name == "lesson_check":
-        args = list(node.args[1:3])
-        args += [k.value for k in node.keywords if k.arg in ("passed", "failed")]
-        return args
+        return list(node.args[1:3])  # passed and failed are positional-only
     return []
 
 
@@ -211,12 +209,7 @@ def merge_messages(messages: list[Message], catalog: polib.POFile | None, lang: 
 
 
 def _read(path: Path) -> polib.POFile | None:
-    if not path.is_file():
-        return None
-    try:
-        return polib.pofile(str(path), wrapwidth=WRAP_WIDTH)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path} is not a readable gettext catalog ({exc}); check it with `msgfmt --check`.") from exc
+    return _read_catalog(path) if path.is_file() else None
 
 
 @dataclass(frozen=True)
