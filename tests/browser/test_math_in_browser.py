@@ -31,8 +31,8 @@ NOTEBOOKS = ROOT / "notebooks"
 SCREENSHOTS = ROOT / "build" / "screenshots"
 LESSONS = sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))
 LOAD_TIMEOUT_MS = 120_000
-TYPESET_TIMEOUT_S = 20
-WORKSPACE = "gankit-maths-test"  # a named workspace, apart from the default one that `make lab` and the widget test use  # per cell, for MathJax to finish once the cell is in view
+TYPESET_TIMEOUT_S = 20  # per cell, for MathJax to finish once the cell is in view
+WORKSPACE = "gankit-maths-test"  # a named workspace, apart from the default one that `make lab` and the widget test use
 
 # One markdown cell's state in the page: its maths typeset, its errors, and any `$` or `\(`
 # left in the text outside code (maths MathJax never typeset).
@@ -69,10 +69,14 @@ def test_math_spans_counts_formulas_outside_code():
     assert math_spans("$$\nV = 1\n$$") == 1
 
 
-def rendered_maths_problems(page, jupyter_lab, path: Path) -> tuple[list[str], int]:
-    """Open a copy of the notebook at ``path`` in JupyterLab, scroll through its markdown
-    cells, and return what is wrong with their rendered maths, and how many formulas were
-    typeset."""
+def rendered_maths_problems(page, jupyter_lab, path: Path, workspace: str = WORKSPACE) -> tuple[list[str], int]:
+    """Open a copy of the notebook at ``path`` in JupyterLab (in the named ``workspace``),
+    scroll through its markdown cells, and return what is wrong with their rendered maths,
+    and how many formulas were typeset.
+
+    A workspace remembers every notebook opened in it and reopens them all as tabs; the
+    copy is stored under ``path``'s file name, so two notebooks with the same name share
+    one copy."""
     nb = nbformat.read(path, as_version=4)
     markdown = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "markdown"]
     expected = {i: math_spans(nb.cells[i].source) for i in markdown}
@@ -83,7 +87,7 @@ def rendered_maths_problems(page, jupyter_lab, path: Path) -> tuple[list[str], i
     folder.mkdir(exist_ok=True)
     copy = folder / path.name
     shutil.copyfile(path, copy)
-    page.goto(jupyter_lab.url(f"lab/workspaces/{WORKSPACE}/tree/maths/{copy.name}"), timeout=LOAD_TIMEOUT_MS)
+    page.goto(jupyter_lab.url(f"lab/workspaces/{workspace}/tree/maths/{copy.name}"), timeout=LOAD_TIMEOUT_MS)
     cells = page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell")
     cells.nth(len(nb.cells) - 1).wait_for(state="attached", timeout=LOAD_TIMEOUT_MS)
     if cells.count() != len(nb.cells):

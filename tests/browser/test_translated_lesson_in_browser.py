@@ -12,6 +12,7 @@ locally, and fails under ``CI=true``, when none is found.
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -34,12 +35,26 @@ def test_translated_lesson_01_renders_in_chinese(cjk_fonts, new_page, jupyter_la
     assert [c.source for c in nb.cells if c.cell_type == "code"] == [c.source for c in english.cells
                                                                     if c.cell_type == "code"]
 
-    problems, typeset = rendered_maths_problems(new_page, jupyter_lab, built.path)
-    title = new_page.locator(".jp-NotebookPanel:visible .jp-RenderedMarkdown h1").first.inner_text()
-    shown = new_page.locator(".jp-NotebookPanel:visible .jp-RenderedMarkdown").all_inner_texts()
-    chinese = sum(len(CJK.findall(text)) for text in shown)
+    # Its own file name and its own workspace: the maths test opens the English lesson 01
+    # as maths/01_gan_fundamentals.ipynb in the maths workspace, which reopens as a tab every
+    # lesson opened in it. Chromium gives '' as the innerText of an element it skips under
+    # CSS content-visibility, which JupyterLab sets on hidden tabs and (windowing mode
+    # "contentVisibility", its default) on cells out of view; reading the first h1 after
+    # the maths check had scrolled to the last cell, this test read '' in one clean-clone
+    # run in three. So the title is read with the first cell in view, in the only tab open.
+    opened = tmp_path / "01_gan_fundamentals.zh_CN.ipynb"
+    shutil.copyfile(built.path, opened)
+    problems, typeset = rendered_maths_problems(new_page, jupyter_lab, opened, workspace="gankit-translation-test")
+    panels = new_page.locator(".jp-NotebookPanel")
+    assert panels.count() == 1, f"{panels.count()} notebooks open in the translation test's workspace, expected 1"
+    first = panels.locator(".jp-Cell").first
+    first.scroll_into_view_if_needed()
+    heading = first.locator(".jp-RenderedMarkdown h1")
+    heading.wait_for(state="visible")
+    title = heading.inner_text()
+    # textContent, not innerText: the count should not depend on which cells are in view
+    chinese = sum(len(CJK.findall(text)) for text in panels.locator(".jp-RenderedMarkdown").all_text_contents())
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    new_page.locator(".jp-NotebookPanel:visible .jp-Cell").first.scroll_into_view_if_needed()
     shot = SCREENSHOTS / "zh_CN_01_gan_fundamentals.png"
     new_page.screenshot(path=str(shot))
 
