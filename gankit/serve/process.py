@@ -49,10 +49,15 @@ class ServerStartError(RuntimeError):
     """The server exited, or did not answer ``/healthz`` in time; the message holds its output."""
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child, between fork and exec
-    """Linux: ask the kernel to send the child SIGTERM when its parent dies, even by SIGKILL."""
+def die_with_parent() -> None:  # pragma: no cover - runs in the child, between fork and exec
+    """Linux: ask the kernel to send the child SIGTERM when its parent dies, even by SIGKILL
+    or a CI timeout, when no finalizer runs. Pass it as ``subprocess.Popen(...,
+    preexec_fn=die_with_parent)`` (the service here; the browser tests' JupyterLab too)."""
     PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not glibc: the child then outlives a killed parent
+        pass
 
 
 def stop_process(process: subprocess.Popen, timeout_s: float = 10.0) -> int | None:
@@ -125,7 +130,7 @@ def start_server(models: Sequence[str | os.PathLike] = DEFAULT_MODELS, *, host: 
         command += ["--alert-below", measure, f"{share:g}"]
     with open(output_path, "w", encoding="utf-8") as out:
         process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                   preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+                                   preexec_fn=die_with_parent if sys.platform == "linux" else None)
     server = ServerProcess(process, "", output_path, log, stop_timeout_s)
     try:
         deadline = time.monotonic() + startup_s

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from gankit.serve.process import die_with_parent
+
 ON_CI = os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 # Background networking off: this machine's closed network refuses those connections,
@@ -112,18 +114,6 @@ def _jupyter_command(root_dir: Path, port: int, token: str) -> list[str]:
     return command
 
 
-def _die_with_parent() -> None:
-    """In the server's process, before it starts: on Linux, ask for SIGTERM when pytest dies,
-    even from SIGKILL or a CI timeout, when no finalizer runs. (Its kernels follow: ipykernel
-    exits when its parent goes.)"""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def _wait_until_answering(lab: JupyterLab) -> None:
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -198,7 +188,7 @@ def jupyter_lab(tmp_path_factory) -> JupyterLab:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, so that _stop reaches all of it
-                preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+                preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,  # its kernels follow it
             )
         lab = JupyterLab(process, root_dir, port, token, log)
         try:
