@@ -32,7 +32,7 @@ SCREENSHOTS = ROOT / "build" / "screenshots"
 LESSONS = sorted(NOTEBOOKS.glob("[0-9]*.ipynb"))
 LOAD_TIMEOUT_MS = 120_000
 TYPESET_TIMEOUT_S = 20  # per cell, for MathJax to finish once the cell is in view
-WORKSPACE = "gankit-maths-test"  # a named workspace, apart from the default one that `make lab` and the widget test use
+WORKSPACE = "gankit-maths-test"  # named workspaces, apart from the default one that `make lab` and the widget test use
 
 # One markdown cell's state in the page: its maths typeset, its errors, and any `$` or `\(`
 # left in the text outside code (maths MathJax never typeset).
@@ -69,14 +69,16 @@ def test_math_spans_counts_formulas_outside_code():
     assert math_spans("$$\nV = 1\n$$") == 1
 
 
-def rendered_maths_problems(page, jupyter_lab, path: Path, workspace: str = WORKSPACE) -> tuple[list[str], int]:
-    """Open a copy of the notebook at ``path`` in JupyterLab (in the named ``workspace``),
-    scroll through its markdown cells, and return what is wrong with their rendered maths,
-    and how many formulas were typeset.
+def rendered_maths_problems(page, jupyter_lab, path: Path, workspace: str | None = None) -> tuple[list[str], int]:
+    """Open a copy of the notebook at ``path`` in JupyterLab, scroll through its markdown
+    cells, and return what is wrong with their rendered maths, and how many formulas were
+    typeset.
 
-    A workspace remembers every notebook opened in it and reopens them all as tabs; the
-    copy is stored under ``path``'s file name, so two notebooks with the same name share
-    one copy."""
+    The copy is stored under ``path``'s file name (two notebooks with the same name share
+    one copy) and opened in a workspace of its own (``workspace``, by default one named
+    after the file): a workspace remembers every notebook opened in it and reopens them all
+    as tabs, so with one workspace for all the lessons the last one opened with 14 tabs
+    and took twice as long."""
     nb = nbformat.read(path, as_version=4)
     markdown = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "markdown"]
     expected = {i: math_spans(nb.cells[i].source) for i in markdown}
@@ -87,6 +89,7 @@ def rendered_maths_problems(page, jupyter_lab, path: Path, workspace: str = WORK
     folder.mkdir(exist_ok=True)
     copy = folder / path.name
     shutil.copyfile(path, copy)
+    workspace = workspace or f"{WORKSPACE}-" + re.sub(r"[^A-Za-z0-9_-]", "-", path.stem)
     page.goto(jupyter_lab.url(f"lab/workspaces/{workspace}/tree/maths/{copy.name}"), timeout=LOAD_TIMEOUT_MS)
     cells = page.locator(".jp-NotebookPanel:visible .jp-Notebook .jp-Cell")
     cells.nth(len(nb.cells) - 1).wait_for(state="attached", timeout=LOAD_TIMEOUT_MS)
