@@ -408,3 +408,18 @@ def test_all_shifts_lists_every_offset_in_order():
     for block, (dy, dx) in enumerate(offsets):
         assert torch.equal(out[3 * block:3 * block + 3], _moved(x, dy, dx)), (dy, dx)
     assert torch.equal(data.all_shifts(x, 0), x)
+
+
+def test_digits8_splits_follow_the_protocol():
+    """make bench's VAE anchor uses Tomczak's split of scikit-learn's 8×8 digits, in the
+    file's order: 1,000 / 350 / 447, together all 1,797, values on the 17-level grid."""
+    everything, all_labels = data.load_digits8("all")
+    parts = {split: data.load_digits8(split) for split in ("train", "val", "test")}
+    assert {split: len(labels) for split, (_, labels) in parts.items()} == {"train": 1000, "val": 350, "test": 447}
+    assert torch.equal(torch.cat([images for images, _ in parts.values()]), everything)
+    assert torch.equal(torch.cat([labels for _, labels in parts.values()]), all_labels)
+    assert everything.shape == (1797, 1, 8, 8)
+    levels = everything * (data.DIGITS8_LEVELS - 1)
+    assert torch.equal(levels, torch.round(levels)) and levels.min() == 0 and levels.max() == 16
+    with pytest.raises(ValueError, match="split must be one of"):
+        data.load_digits8("validation")
