@@ -27,11 +27,13 @@ from pathlib import Path
 
 import polib
 
-__all__ = ["ENGLISH", "I18N_DIR", "language", "set_language", "gettext", "tr"]
+__all__ = ["ENGLISH", "I18N_DIR", "language", "set_language", "gettext", "tr", "join_clauses"]
 
 ENGLISH = "en"
 I18N_DIR = Path(__file__).resolve().parents[1] / "i18n"
 _chosen: str | None = None
+# How a language separates clauses in a list of findings (English "; "; Chinese the full-width "；").
+_CLAUSE_SEPARATORS = {"zh_CN": "；"}
 
 
 def set_language(lang: str | None) -> None:
@@ -99,3 +101,9 @@ def tr(template: str, /, **values: object) -> str:
     """``template`` translated, then filled in with ``values`` (``str.format``: ``{loss:.3f}``)."""
     text = gettext(template)
     return text.format(**values) if values else text
+
+
+def join_clauses(clauses, /) -> str:
+    """Translated clauses joined as the current language writes a list of findings: "a; b"
+    in English, "a；b" in Chinese (an English "; " between Chinese clauses reads as a slip)."""
+    return _CLAUSE_SEPARATORS.get(language(), "; ").join(clauses)

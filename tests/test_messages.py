@@ -128,6 +128,24 @@ def test_lesson_check_speaks_chinese(capsys):
     assert "the loss is 2.0" in str(info.value), "an untranslated template is still filled in"
 
 
+def test_a_list_of_findings_is_joined_as_the_language_writes_it():
+    """A check that lists several findings (a transposed convolution wrong on several
+    settings) joins them with "; " in English and the full-width "；" in Chinese."""
+    from gankit.checks.gan import check_transposed_conv_size
+
+    def off_by_one(n, kernel, stride, padding):
+        return (n - 1) * stride - 2 * padding + kernel + 1
+
+    with pytest.raises(CheckFailed) as english:
+        check_transposed_conv_size(off_by_one)
+    assert "expected 14, got 15; n=14" in str(english.value)
+    _i18n.set_language("zh_CN")
+    with pytest.raises(CheckFailed) as chinese:
+        check_transposed_conv_size(off_by_one)
+    assert "；" in str(chinese.value) and "; " not in str(chinese.value), str(chinese.value)
+    assert _i18n.join_clauses(["甲", "乙"]) == "甲；乙"
+
+
 def test_lesson_check_in_english_is_unchanged(capsys):
     lesson_check(True, "D matches D* (error {err:.3f}).", "far", err=0.01234)
     assert capsys.readouterr().out == "✓ D matches D* (error 0.012).\n"

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from gankit import text
-from gankit._i18n import tr
+from gankit._i18n import join_clauses, tr
 from gankit.checks.core import CheckFailed, run_student
 
 __all__ = ["check_lora_linear", "check_beam_search", "check_bpe_merge_step"]
@@ -336,7 +336,7 @@ def check_bpe_merge_step(fn: Callable) -> None:
                                  "frequency; got {kind}.", kind=type(merged).__name__))
         if merged != want_merged:
             wrong = [(w, merged.get(new), new) for w, new in zip(words, want_merged) if merged.get(new) != words[w]]
-            detail = "; ".join(tr("{word!r} should become {new}", word="".join(w), new=new) for w, _, new in wrong[:3])
+            detail = join_clauses(tr("{word!r} should become {new}", word="".join(w), new=new) for w, _, new in wrong[:3])
             if any(p == pair for new in merged for p in zip(new, new[1:])):
                 raise CheckFailed(tr("After the merge, {pair} still occurs as two symbols: merge every occurrence in "
                                      "a word, not only the first. {detail}.", pair=pair, detail=detail))

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gankit._i18n import join_clauses
 from gankit.checks.core import (
     CheckFailed,
     call_loss,
@@ -246,7 +247,7 @@ def check_transposed_conv_size(fn: Callable[[int, int, int, int], int]) -> None:
         "transposed_conv_size matches PyTorch on every setting. With kernel 4, stride 2, padding 1 it doubles the size.",
         "transposed_conv_size disagrees with PyTorch: {wrong}. Hint: a convolution maps n to "
         "(n + 2·padding − kernel) // stride + 1; the transposed one undoes that map — solve it for the input size.",
-        wrong="; ".join(wrong),
+        wrong=join_clauses(wrong),
     )
 
 
