@@ -35,7 +35,7 @@ import nbformat
 import polib
 import pytest
 
-from gankit.tools import translate
+from gankit.tools import messages, translate
 from gankit.tools.cli import main
 from gankit.tools.lessons import find_lessons
 from gankit.tools.student import build_student_versions
@@ -486,8 +486,10 @@ def test_cli_translate_extract(tiny, monkeypatch, capsys):
     notebooks, i18n = tiny
     monkeypatch.setattr(translate, "NOTEBOOK_DIR", notebooks)
     monkeypatch.setattr(translate, "I18N_DIR", i18n)
+    monkeypatch.setattr(messages, "I18N_DIR", i18n)  # --extract writes the checks' catalogs too: not the kit's own
     assert main(["translate", "--lang", LANG, "01", "--extract"]) == 0
     assert "01_tiny" in capsys.readouterr().out and (i18n / LANG / "01_tiny.po").is_file()
+    assert (i18n / LANG / "checks" / "gan.po").is_file()
 
 
 # --------------------------------------------------------------------------- the translated lessons run
